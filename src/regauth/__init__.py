@@ -1,0 +1,3 @@
+"""regauth: a token authentication server for Docker/OCI registries."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,61 @@
+"""The authenticator chain: try each backend in order until one knows the user."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from regauth.authn.base import Authenticator, Identity, Outcome
+from regauth.authn.passwords import verify_password_off_loop
+from regauth.protocol.errors import BackendUnavailable
+from regauth.protocol.secret import Secret
+
+__all__ = ["AuthenticationFailed", "AuthenticatorChain"]
+
+log = structlog.get_logger("regauth.authn")
+
+
+@dataclass
+class AuthenticationFailed(Exception):
+    """Wrong credentials. ``reason`` is for the log; the client hears only "invalid"."""
+
+    reason: str
+    method: str | None = None
+
+
+class AuthenticatorChain:
+    """Unknown user → next backend; wrong secret → denied at once; backend error → reported.
+
+    When nobody knows the user, a dummy hash is verified so an unknown name costs the same
+    time as a wrong password for a known one.
+    """
+
+    def __init__(self, authenticators: Sequence[Authenticator], dummy_hash: str) -> None:
+        self._authenticators = tuple(authenticators)
+        self._dummy_hash = dummy_hash
+
+    @property
+    def authenticators(self) -> tuple[Authenticator, ...]:
+        return self._authenticators
+
+    async def authenticate(self, username: str, password: Secret) -> Identity:
+        failure: BackendUnavailable | None = None
+        for authenticator in self._authenticators:
+            try:
+                result = await authenticator.authenticate(username, password)
+            except BackendUnavailable as exc:
+                log.error(
+                    "authentication backend failed", backend=authenticator.name, error=exc.message
+                )
+                failure = failure or exc
+                continue
+            if result.outcome is Outcome.AUTHENTICATED and result.identity is not None:
+                return result.identity
+            if result.outcome is Outcome.DENIED:
+                raise AuthenticationFailed(result.reason, authenticator.name)
+        if failure is not None:
+            raise failure
+        await verify_password_off_loop(self._dummy_hash, password.encode())
+        raise AuthenticationFailed("unknown user")

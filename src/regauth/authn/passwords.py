@@ -1,0 +1,73 @@
+"""Password hashes: bcrypt (htpasswd, docker_auth) and argon2id (new hashes).
+
+Verification is CPU-bound by design; callers run it off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+
+import bcrypt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+__all__ = [
+    "DEFAULT_BCRYPT_COST",
+    "bcrypt_cost",
+    "hash_password_argon2",
+    "hash_password_bcrypt",
+    "is_supported_hash",
+    "make_dummy_hash",
+    "verify_password",
+]
+
+DEFAULT_BCRYPT_COST = 10
+_BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+_argon2 = PasswordHasher()
+
+
+def is_supported_hash(encoded: str) -> bool:
+    return bool(_BCRYPT.fullmatch(encoded)) or encoded.startswith("$argon2id$")
+
+
+def bcrypt_cost(encoded: str) -> int | None:
+    match = _BCRYPT.fullmatch(encoded)
+    return int(match.group(1)) if match else None
+
+
+def verify_password(encoded: str, password: bytes) -> bool:
+    """True when ``password`` matches ``encoded``; False for a mismatch or an unknown format."""
+    if _BCRYPT.fullmatch(encoded):
+        # bcrypt only looks at the first 72 bytes, as Go's and Apache's implementations do
+        try:
+            return bcrypt.checkpw(password[:72], encoded.encode("ascii"))
+        except ValueError:
+            return False
+    if encoded.startswith("$argon2id$"):
+        try:
+            return _argon2.verify(encoded, password)
+        except (VerificationError, InvalidHashError):
+            return False
+    return False
+
+
+def hash_password_bcrypt(password: bytes, cost: int = DEFAULT_BCRYPT_COST) -> str:
+    if not 4 <= cost <= 31:
+        raise ValueError("bcrypt cost must be between 4 and 31")
+    return bcrypt.hashpw(password[:72], bcrypt.gensalt(rounds=cost)).decode("ascii")
+
+
+def hash_password_argon2(password: bytes) -> str:
+    return _argon2.hash(password)
+
+
+def make_dummy_hash(cost: int = DEFAULT_BCRYPT_COST) -> str:
+    """A hash of a random password, verified for unknown users so they cost as much as known."""
+    return hash_password_bcrypt(secrets.token_bytes(16), cost)
+
+
+async def verify_password_off_loop(encoded: str, password: bytes) -> bool:
+    """Verify in a worker thread so a slow hash never stalls the event loop."""
+    return await asyncio.to_thread(verify_password, encoded, password)

@@ -1,0 +1,38 @@
+"""Static users from the configuration file, in docker_auth's ``users:`` syntax."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from regauth.authn.base import AuthResult, Identity
+from regauth.authn.passwords import verify_password_off_loop
+from regauth.protocol.secret import Secret
+
+__all__ = ["StaticAccount", "StaticUsersAuthenticator"]
+
+
+@dataclass(frozen=True, slots=True)
+class StaticAccount:
+    password_hash: Secret
+    labels: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+
+class StaticUsersAuthenticator:
+    name = "static"
+
+    def __init__(self, accounts: Mapping[str, StaticAccount]) -> None:
+        self._accounts = dict(accounts)
+
+    @property
+    def password_hashes(self) -> list[str]:
+        return [a.password_hash.reveal() for a in self._accounts.values()]
+
+    async def authenticate(self, username: str, password: Secret) -> AuthResult:
+        account = self._accounts.get(username)
+        if account is None:
+            return AuthResult.unknown()
+        if await verify_password_off_loop(account.password_hash.reveal(), password.encode()):
+            return AuthResult.success(Identity(username, self.name, account.labels))
+        return AuthResult.denied("wrong password")

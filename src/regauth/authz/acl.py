@@ -1,0 +1,193 @@
+"""The ACL rules engine, in docker_auth's rule syntax: first matching rule wins.
+
+Rules are compiled once. An index on the literal account and on the literal first path
+segment of the name narrows each request to the rules that can possibly match, so a list
+of thousands of per-user or per-project rules costs little more than a short one; the
+candidates are still evaluated in their original order, so the first match is the same one a
+linear scan would find.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from regauth.authz.base import AccessContext, Decision, IpAddress, grant_actions
+from regauth.authz.patterns import Pattern, compile_pattern
+from regauth.config import AclRule, IpNetwork, parse_ip_pattern
+from regauth.protocol.scope import Scope
+
+__all__ = ["AclAuthorizer", "CompiledRule", "compile_rules"]
+
+_CAPTURE = re.compile(r"\$\{(account|name|type|service):(\d+)\}")
+_WILDCARD = re.compile(r"[*?\[\\]|\$\{")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    index: int
+    comment: str | None
+    account: Pattern | None
+    type: Pattern | None
+    name: Pattern | None
+    service: Pattern | None
+    network: IpNetwork | None
+    labels: tuple[tuple[str, Pattern], ...]
+    #: None for a "*" rule (grant what was asked)
+    permitted: frozenset[str] | None
+    #: fields whose regex capture groups other fields refer to
+    capture_fields: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"acl[{self.index}]"
+
+    def matches(self, context: AccessContext, scope: Scope) -> bool:
+        identity = context.identity
+        values = {
+            "account": identity.subject,
+            "type": scope.type,
+            "name": scope.name,
+            "service": context.service,
+        }
+        captures: dict[str, str] = {}
+        for field in self.capture_fields:
+            pattern = getattr(self, field)
+            found = pattern.compiled.fullmatch(values[field]) if pattern.compiled else None
+            if found is None:
+                return False
+            for number, group in enumerate(found.groups(), start=1):
+                if group is not None:
+                    captures[f"{field}:{number}"] = group
+        labels = identity.labels
+        for field in ("account", "type", "name", "service"):
+            pattern = getattr(self, field)
+            if pattern is not None and not pattern.matches(values[field], values, captures, labels):
+                return False
+        network = self.network
+        if network is not None and (context.client_ip is None or context.client_ip not in network):
+            return False
+        for key, pattern in self.labels:
+            if not any(pattern.matches(v, values, captures, labels) for v in labels.get(key, ())):
+                return False
+        return True
+
+
+def _compile_rule(index: int, rule: AclRule) -> CompiledRule:
+    match = rule.match
+    patterns = {
+        field: compile_pattern(text) if text is not None else None
+        for field, text in (
+            ("account", match.account),
+            ("type", match.type),
+            ("name", match.name),
+            ("service", match.service),
+        )
+    }
+    sources = [t for t in (match.account, match.type, match.name, match.service) if t]
+    sources += list(match.labels.values())
+    capture_fields = tuple(sorted({m.group(1) for s in sources for m in _CAPTURE.finditer(s)}))
+    permitted = None if "*" in rule.actions else frozenset(rule.actions)
+    return CompiledRule(
+        index=index,
+        comment=rule.comment,
+        account=patterns["account"],
+        type=patterns["type"],
+        name=patterns["name"],
+        service=patterns["service"],
+        network=parse_ip_pattern(match.ip) if match.ip is not None else None,
+        labels=tuple((k, compile_pattern(v)) for k, v in match.labels.items()),
+        permitted=permitted,
+        capture_fields=capture_fields,
+    )
+
+
+def compile_rules(rules: Sequence[AclRule]) -> list[CompiledRule]:
+    return [_compile_rule(i, rule) for i, rule in enumerate(rules)]
+
+
+def _name_key(pattern: Pattern | None) -> str | None:
+    """The literal first path segment every name matching the pattern starts with, if any."""
+    if pattern is None or pattern.regex:
+        return None
+    source = pattern.source
+    segment, slash, _ = source.partition("/")
+    if _WILDCARD.search(segment):
+        return None
+    if slash or pattern.literal is not None:
+        return segment
+    return None
+
+
+def _first_segment(name: str) -> str:
+    return name.partition("/")[0]
+
+
+class AclAuthorizer:
+    """First-match-wins ACL. A matching rule decides, even when it grants nothing."""
+
+    name = "acl"
+
+    def __init__(self, rules: Iterable[CompiledRule]) -> None:
+        self._rules = list(rules)
+        self._buckets: dict[tuple[str | None, str | None], list[CompiledRule]] = defaultdict(list)
+        for rule in self._rules:
+            account_key = rule.account.literal if rule.account is not None else None
+            self._buckets[(account_key, _name_key(rule.name))].append(rule)
+        self._empty: list[CompiledRule] = []
+
+    @classmethod
+    def from_config(cls, rules: Sequence[AclRule]) -> AclAuthorizer:
+        return cls(compile_rules(rules))
+
+    @property
+    def rules(self) -> list[CompiledRule]:
+        return self._rules
+
+    def _candidates(self, account: str, name: str) -> Iterable[CompiledRule]:
+        segment = _first_segment(name)
+        get = self._buckets.get
+        lists = [
+            lst
+            for lst in (
+                get((account, segment)),
+                get((account, None)),
+                get((None, segment)),
+                get((None, None)),
+            )
+            if lst
+        ]
+        if len(lists) == 1:
+            return lists[0]
+        return heapq.merge(*lists, key=lambda rule: rule.index)
+
+    def decide(self, context: AccessContext, scope: Scope) -> Decision | None:
+        for rule in self._candidates(context.identity.subject, scope.name):
+            if rule.matches(context, scope):
+                return Decision(
+                    scope=scope,
+                    granted=grant_actions(scope.actions, rule.permitted),
+                    decided_by=rule.label,
+                    comment=rule.comment,
+                )
+        return None
+
+    async def authorize(self, context: AccessContext, scope: Scope) -> Decision | None:
+        return self.decide(context, scope)
+
+
+def client_address(value: str | None) -> IpAddress | None:
+    """Parse a client address, folding IPv4-mapped IPv6 addresses to IPv4."""
+    if not value:
+        return None
+    try:
+        address = ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address

@@ -1,0 +1,155 @@
+"""Structured logging: one JSON line per token request, and nothing secret in any of them.
+
+The token event names who asked, how they authenticated, what they asked for, what they got
+and which rule decided, with the client address, user agent and latency. Passwords, tokens and
+Authorization headers are never passed to the logger in the first place; the values that reach
+it are names, scopes and decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+import orjson
+import structlog
+
+from regauth.authz.base import Decision
+from regauth.protocol.errors import ProtocolError
+from regauth.protocol.request import TokenRequest
+from regauth.service import ClientInfo, IssuedToken
+
+__all__ = ["TokenEventLog", "configure_logging"]
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def _orjson_dumps(event: Any, **_: Any) -> bytes:
+    return orjson.dumps(event, default=str)
+
+
+def configure_logging(
+    level: str = "info", fmt: str = "json", stream: IO[str] | None = None
+) -> None:
+    """Configure structlog once per process; JSON lines on stdout by default."""
+    target = stream if stream is not None else sys.stdout
+    processors: list[Any] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
+    if fmt == "console":
+        processors.append(structlog.dev.ConsoleRenderer(colors=False))
+        factory: Any = structlog.PrintLoggerFactory(target)  # type: ignore[arg-type]
+    else:
+        processors.append(structlog.processors.JSONRenderer(serializer=_orjson_dumps))
+        buffer = getattr(target, "buffer", None)
+        factory = (
+            structlog.BytesLoggerFactory(buffer)
+            if buffer is not None
+            else _TextFromBytesFactory(target)
+        )
+    structlog.configure(
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        logger_factory=factory,
+        cache_logger_on_first_use=False,
+    )
+
+
+class _TextFromBytesFactory:
+    """For text streams without a buffer (pytest's capture): decode the JSON bytes."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def __call__(self, *_args: Any) -> _TextFromBytesLogger:
+        return _TextFromBytesLogger(self._stream)
+
+
+class _TextFromBytesLogger:
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def msg(self, message: bytes | str) -> None:
+        text = message.decode("utf-8") if isinstance(message, bytes) else message
+        self._stream.write(text + "\n")
+        self._stream.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _decisions(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
+    return [
+        {
+            "scope": str(d.scope),
+            "granted": list(d.granted),
+            "rule": d.decided_by,
+        }
+        for d in decisions
+    ]
+
+
+class TokenEventLog:
+    """Writes the token event; the only place that decides what a token log line holds."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger("regauth.token")
+
+    def issued(
+        self, request: TokenRequest, issued: IssuedToken, client: ClientInfo, latency: float
+    ) -> None:
+        decisions = issued.decisions
+        asked = sum(len(d.scope.actions) for d in decisions)
+        got = sum(len(d.granted) for d in decisions)
+        outcome = "granted" if got == asked else ("partial" if got else "denied")
+        self._log.info(
+            "token",
+            status=200,
+            outcome=outcome,
+            account=issued.identity.subject,
+            method=issued.identity.method,
+            grant_type=request.grant_type.value,
+            service=issued.service,
+            client_id=request.client_id,
+            scopes=[str(d.scope) for d in decisions],
+            decisions=_decisions(decisions),
+            client_ip=str(client.address) if client.address else None,
+            user_agent=client.user_agent,
+            latency_ms=round(latency * 1000, 3),
+        )
+
+    def failed(
+        self,
+        request: TokenRequest | None,
+        error: ProtocolError,
+        client: ClientInfo,
+        latency: float,
+    ) -> None:
+        account = None
+        if request is not None and request.credentials is not None:
+            account = request.credentials.username
+        elif request is not None:
+            account = ""
+        self._log.info(
+            "token",
+            status=error.status,
+            outcome="rejected",
+            error=error.docker_code,
+            message=error.message,
+            reason=error.log_reason,
+            account=account,
+            grant_type=request.grant_type.value if request is not None else None,
+            service=request.service if request is not None else None,
+            scopes=[str(s) for s in request.scopes] if request is not None else None,
+            client_ip=str(client.address) if client.address else None,
+            user_agent=client.user_agent,
+            latency_ms=round(latency * 1000, 3),
+        )

@@ -1,0 +1,104 @@
+"""``regauth serve``: prepare the data folder, print the registry settings, run uvicorn.
+
+With ``--workers N`` (N > 1) uvicorn starts N processes; each rebuilds the runtime from the
+same configuration through :func:`create_app_from_environment`, after the parent has created
+keys and the admin user so the workers never race to do it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from regauth.config import Config, load_config
+from regauth.datadir import DataDir
+from regauth.defaults import default_config
+from regauth.events import configure_logging
+from regauth.registry_config import render_yaml, settings_for, write_trust_files
+from regauth.runtime import Runtime, build_runtime
+from regauth.web.app import RegauthApp, create_app
+
+__all__ = ["ServeOptions", "create_app_from_environment", "load_effective_config", "run"]
+
+_ENV_CONFIG = "REGAUTH_SERVE_CONFIG"
+_ENV_DATA_DIR = "REGAUTH_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    config_path: Path | None
+    data_dir: DataDir
+    workers: int
+
+
+def load_effective_config(config_path: Path | None, data_dir: DataDir) -> Config:
+    if config_path is None:
+        return default_config(data_dir)
+    return load_config(config_path)
+
+
+def create_app_from_environment() -> RegauthApp:
+    """uvicorn factory for worker processes (``--workers`` > 1)."""
+    config_text = os.environ.get(_ENV_CONFIG, "")
+    config_path = Path(config_text) if config_text else None
+    data_dir = DataDir.resolve(os.environ.get(_ENV_DATA_DIR))
+    config = load_effective_config(config_path, data_dir)
+    configure_logging(config.log.level, config.log.format)
+    return create_app(build_runtime(config, data_dir))
+
+
+def _banner(runtime: Runtime, admin_password: str | None, bundle: Path, jwks: Path) -> str:
+    config = runtime.config
+    lines = []
+    if admin_password is not None:
+        lines += [
+            "regauth: created the admin user; this password is shown only once:",
+            "  username: admin",
+            f"  password: {admin_password}",
+            f"  (stored as a bcrypt hash in {runtime.data_dir.htpasswd};"
+            " add users with `htpasswd -B` or `regauth hash-password`)",
+            "",
+        ]
+    lines += [
+        f"regauth: token endpoint {config.server.realm()}",
+        "regauth: add this to the registry's config.yml:",
+        render_yaml(settings_for(config, bundle, jwks)).rstrip("\n"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def run(options: ServeOptions, config: Config, admin_password: str | None) -> None:
+    import uvicorn
+
+    runtime = build_runtime(config, options.data_dir)
+    bundle, jwks = write_trust_files(runtime.signing_key, options.data_dir.path)
+    print(_banner(runtime, admin_password, bundle, jwks), flush=True)
+    configure_logging(config.log.level, config.log.format)
+    host, port = config.server.host_port
+    common = {
+        "host": host,
+        "port": port,
+        "proxy_headers": False,  # regauth decides which proxies to believe (server.proxy_headers)
+        "server_header": False,
+        "access_log": False,  # the token event is the access log, without secrets
+        "log_level": "warning",
+        "lifespan": "on",
+        "timeout_graceful_shutdown": 10,
+        "ssl_certfile": str(config.server.certificate) if config.server.certificate else None,
+        "ssl_keyfile": str(config.server.key) if config.server.key else None,
+    }
+    if options.workers > 1:
+        os.environ[_ENV_CONFIG] = str(options.config_path or "")
+        os.environ[_ENV_DATA_DIR] = str(options.data_dir.path)
+        uvicorn.run(
+            "regauth.serve:create_app_from_environment",
+            factory=True,
+            workers=options.workers,
+            **common,  # type: ignore[arg-type]
+        )
+    else:
+        uvicorn.run(create_app(runtime), **common)  # type: ignore[arg-type]
+    sys.stdout.flush()

@@ -1,0 +1,134 @@
+"""TokenService: the request pipeline, with no HTTP types.
+
+    TokenRequest ─▶ authenticate ─▶ authorize (per scope) ─▶ sign ─▶ IssuedToken
+
+Every failure is a :class:`regauth.protocol.errors.ProtocolError` carrying its status; the
+web layer only translates.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from regauth.authn.base import ANONYMOUS, Identity
+from regauth.authn.chain import AuthenticationFailed, AuthenticatorChain
+from regauth.authz.base import AccessContext, Decision, IpAddress
+from regauth.authz.chain import AuthorizerChain
+from regauth.protocol.claims import AccessEntry, build_claims, token_response
+from regauth.protocol.errors import (
+    InvalidGrant,
+    InvalidRequest,
+    Unauthorized,
+    UnsupportedGrantType,
+)
+from regauth.protocol.jws import JwsSigner
+from regauth.protocol.request import GrantType, TokenRequest
+
+__all__ = ["ClientInfo", "IssuedToken", "TokenService"]
+
+INVALID_CREDENTIALS = "invalid username or password"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    address: IpAddress | None
+    user_agent: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    body: dict[str, Any]
+    identity: Identity
+    service: str
+    decisions: Sequence[Decision]
+
+
+def new_jwt_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class TokenService:
+    def __init__(
+        self,
+        *,
+        authenticators: AuthenticatorChain,
+        authorizers: AuthorizerChain,
+        signer: JwsSigner,
+        issuer: str,
+        services: Sequence[str],
+        expires_in: int,
+        clock: Callable[[], float] = time.time,
+        jwt_id: Callable[[], str] = new_jwt_id,
+    ) -> None:
+        if not services:
+            raise ValueError("at least one service is needed")
+        self._authenticators = authenticators
+        self._authorizers = authorizers
+        self._signer = signer
+        self._issuer = issuer
+        self._services = tuple(services)
+        self._expires_in = expires_in
+        self._clock = clock
+        self._jwt_id = jwt_id
+
+    @property
+    def authorizers(self) -> AuthorizerChain:
+        return self._authorizers
+
+    def resolve_service(self, requested: str | None) -> str:
+        if requested is None:
+            return self._services[0]
+        if requested not in self._services:
+            raise InvalidRequest(
+                f"unknown service {requested[:100]!r}: this server issues tokens for "
+                + ", ".join(repr(s) for s in self._services)
+            )
+        return requested
+
+    async def authenticate(self, request: TokenRequest) -> Identity:
+        if request.grant_type is GrantType.REFRESH_TOKEN:
+            raise UnsupportedGrantType(
+                "refresh tokens are not enabled on this server: use grant_type=password"
+            )
+        credentials = request.credentials
+        if credentials is None:
+            if request.account:
+                raise InvalidRequest("account given without credentials")
+            return ANONYMOUS
+        if request.account and request.account != credentials.username:
+            raise InvalidRequest("account does not match the username of the credentials")
+        try:
+            return await self._authenticators.authenticate(
+                credentials.username, credentials.password
+            )
+        except AuthenticationFailed as failure:
+            reason = f"{failure.method}: {failure.reason}" if failure.method else failure.reason
+            error = InvalidGrant if request.is_oauth2 else Unauthorized
+            raise error(INVALID_CREDENTIALS, log_reason=reason) from None
+
+    async def issue(self, request: TokenRequest, client: ClientInfo) -> IssuedToken:
+        service = self.resolve_service(request.service)
+        identity = await self.authenticate(request)
+        context = AccessContext(identity=identity, service=service, client_ip=client.address)
+        decisions = await self._authorizers.decide_all(context, request.scopes)
+        if identity.anonymous and request.scopes and not any(d.granted for d in decisions):
+            raise Unauthorized(
+                "authentication required", log_reason="anonymous request granted nothing"
+            )
+        issued_at = int(self._clock())
+        claims = build_claims(
+            issuer=self._issuer,
+            subject=identity.subject,
+            audience=service,
+            access=[AccessEntry(d.scope.type, d.scope.name, d.granted) for d in decisions],
+            issued_at=issued_at,
+            expires_in=self._expires_in,
+            jwt_id=self._jwt_id(),
+        )
+        token = self._signer.sign(claims)
+        body = token_response(token, expires_in=self._expires_in, issued_at=issued_at)
+        return IssuedToken(body=body, identity=identity, service=service, decisions=decisions)

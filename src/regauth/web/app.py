@@ -1,0 +1,84 @@
+"""The ASGI application: a small router in front of the lean endpoints."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from regauth.events import TokenEventLog
+from regauth.keys import jwks_document
+from regauth.runtime import Runtime
+from regauth.web.client_address import ClientAddressResolver
+from regauth.web.responses import Receive, Scope, Send, send_bytes, send_json
+from regauth.web.token_endpoint import TokenEndpoint
+
+__all__ = ["create_app"]
+
+Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
+_KEYCLOAK_PATH = re.compile(r"/auth/realms/[^/]+/protocol/docker-v2/auth")
+
+
+class RegauthApp:
+    def __init__(self, runtime: Runtime) -> None:
+        config = runtime.config
+        self._prefix = config.server.path_prefix
+        token = TokenEndpoint(
+            runtime.service,
+            TokenEventLog(),
+            ClientAddressResolver(config.server.proxy_headers, config.server.trusted_proxies),
+            basic_realm=config.token.issuer,
+        )
+        self._token = token
+        jwks = orjson.dumps(jwks_document([runtime.signing_key]))
+        self._jwks = jwks
+        self._routes: dict[str, Handler] = {
+            f"{self._prefix}/auth": token,
+            f"{self._prefix}/token": token,
+            f"{self._prefix}/healthz": self._health,
+            f"{self._prefix}/.well-known/jwks.json": self._serve_jwks,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            handler = self._routes.get(path)
+            if (
+                handler is None
+                and path.startswith(self._prefix)
+                and _KEYCLOAK_PATH.fullmatch(path[len(self._prefix) :])
+            ):
+                handler = self._token
+            if handler is None:
+                error = {"code": "NOT_FOUND", "message": f"no such resource: {path[:200]}"}
+                await send_json(send, 404, {"errors": [error]})
+                return
+            await handler(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _health(self, _scope: Scope, _receive: Receive, send: Send) -> None:
+        await send_json(send, 200, {"status": "ok"})
+
+    async def _serve_jwks(self, _scope: Scope, _receive: Receive, send: Send) -> None:
+        await send_bytes(
+            send,
+            200,
+            self._jwks,
+            [(b"content-type", b"application/json"), (b"cache-control", b"max-age=300")],
+        )
+
+
+def create_app(runtime: Runtime) -> RegauthApp:
+    return RegauthApp(runtime)

@@ -1,0 +1,108 @@
+"""The token endpoint as a lean ASGI handler: translate HTTP to a TokenRequest and back."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+
+from regauth.events import TokenEventLog
+from regauth.protocol.errors import (
+    InvalidRequest,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    ProtocolError,
+)
+from regauth.protocol.request import TokenRequest, parse_get, parse_post
+from regauth.service import ClientInfo, TokenService
+from regauth.web.client_address import ClientAddressResolver
+from regauth.web.responses import Receive, Scope, Send, send_json
+
+__all__ = ["MAX_BODY_BYTES", "TokenEndpoint"]
+
+MAX_BODY_BYTES = 64 * 1024
+log = structlog.get_logger("regauth.web")
+
+
+class _Disconnected(Exception):
+    pass
+
+
+async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes:
+    """Read a request body, chunked or not, refusing more than ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+class TokenEndpoint:
+    def __init__(
+        self,
+        service: TokenService,
+        events: TokenEventLog,
+        addresses: ClientAddressResolver,
+        basic_realm: str,
+    ) -> None:
+        self._service = service
+        self._events = events
+        self._addresses = addresses
+        escaped = basic_realm.replace("\\", "\\\\").replace('"', '\\"')
+        self._challenge = (b"www-authenticate", f'Basic realm="{escaped}"'.encode("latin-1"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        peer = scope.get("client")
+        client = ClientInfo(
+            address=self._addresses.resolve(peer[0] if peer else None, headers),
+            user_agent=headers.get("user-agent", "")[:256],
+        )
+        method = scope["method"]
+        oauth2 = method == "POST"
+        request: TokenRequest | None = None
+        try:
+            if method == "GET":
+                try:
+                    query = scope["query_string"].decode("ascii")
+                except UnicodeDecodeError:
+                    raise InvalidRequest("malformed query string: not ASCII") from None
+                request = parse_get(query, headers.get("authorization"))
+            elif method == "POST":
+                body = await read_body(receive)
+                request = parse_post(body, headers.get("content-type"))
+            else:
+                raise MethodNotAllowed(f"method {method} not allowed: use GET or POST")
+            issued = await self._service.issue(request, client)
+        except ProtocolError as error:
+            self._events.failed(request, error, client, time.perf_counter() - started)
+            await self._send_error(send, error, oauth2=oauth2)
+            return
+        except _Disconnected:
+            return
+        except Exception:
+            log.exception("token request failed", client_ip=str(client.address))
+            await send_json(
+                send, 500, {"errors": [{"code": "UNKNOWN", "message": "internal server error"}]}
+            )
+            return
+        self._events.issued(request, issued, client, time.perf_counter() - started)
+        await send_json(send, 200, issued.body)
+
+    async def _send_error(self, send: Send, error: ProtocolError, *, oauth2: bool) -> None:
+        headers: list[tuple[bytes, bytes]] = []
+        if error.challenge:
+            headers.append(self._challenge)
+        if isinstance(error, MethodNotAllowed):
+            headers.append((b"allow", b"GET, POST"))
+        body = error.oauth_body() if oauth2 else error.docker_body()
+        await send_json(send, error.status, body, headers)
