@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -79,7 +80,7 @@ class Model(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _resolve_secret_indirections(cls, data: Any) -> Any:
+    def _resolve_secret_indirections(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict) or not cls.secret_fields:
             return data
         data = dict(data)
@@ -97,9 +98,10 @@ class Model(BaseModel):
                     ) from None
             elif f"{name}_env" in data:
                 variable = str(data.pop(f"{name}_env"))
-                if variable not in os.environ:
+                environ = (info.context or {}).get("environ", os.environ)
+                if variable not in environ:
                     raise ValueError(f"{name}_env: environment variable {variable} is not set")
-                data[name] = os.environ[variable]
+                data[name] = environ[variable]
         return data
 
 
@@ -503,11 +505,12 @@ def parse_config(
     if not isinstance(raw, dict):
         raise ConfigError(["(top level): the configuration must be a mapping of sections"])
     raw = dict(raw)
-    _apply_environment(raw, os.environ if environ is None else environ)
+    environ = os.environ if environ is None else environ
+    _apply_environment(raw, environ)
     if base_dir is not None:
         _resolve_paths(raw, base_dir)
     try:
-        return Config.model_validate(raw)
+        return Config.model_validate(raw, context={"environ": environ})
     except ValidationError as exc:
         raise ConfigError(_errors_from_validation(exc)) from None
 

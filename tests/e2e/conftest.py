@@ -24,7 +24,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +47,21 @@ from peers import (  # noqa: E402
 )
 
 _FAILED = pytest.StashKey[bool]()
+_E2E_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test in this folder ``e2e`` (select with ``-m e2e``, leave out with
+    ``-m "not e2e"``)."""
+    for item in items:
+        if item.path.is_relative_to(_E2E_DIR):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
-) -> Iterator[None]:
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     if report.failed:
         item.stash[_FAILED] = True

@@ -62,6 +62,8 @@ __all__ = [
     "Registry",
     "RegistryStartError",
     "Scope",
+    "ServerProcess",
+    "ServerStartError",
     "Skopeo",
     "StubTokenServer",
     "TestCA",
@@ -182,8 +184,13 @@ def build_oci_layout(directory: Path, tag: str = "1", marker: str = "hello") -> 
         "architecture": "amd64",
         "os": "linux",
         "config": {"Labels": {"org.regauth.test.marker": marker}},
-        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{hashlib.sha256(layer_tar).hexdigest()}"]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "regauth tests/e2e/peers.py"}],
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [f"sha256:{hashlib.sha256(layer_tar).hexdigest()}"],
+        },
+        "history": [
+            {"created": "1970-01-01T00:00:00Z", "created_by": "regauth tests/e2e/peers.py"}
+        ],
     }
     config_desc = put(json.dumps(config, sort_keys=True).encode())
     manifest = {
@@ -300,9 +307,15 @@ class TestCA:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, content_commitment=False, key_encipherment=False,
-                    data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                    crl_sign=False, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -357,9 +370,15 @@ def make_test_ca(directory: Path) -> TestCA:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -391,8 +410,133 @@ def make_test_ca(directory: Path) -> TestCA:
 # --------------------------------------------------------------------------------------------
 
 
-class RegistryStartError(RuntimeError):
-    """docker-registry did not start; the message ends with the tail of its log."""
+class ServerStartError(RuntimeError):
+    """A server process did not come up; the message ends with the tail of its log."""
+
+    def __init__(self, message: str, log_tail: str) -> None:
+        super().__init__(f"{message}; log tail:\n{log_tail}")
+        self.log_tail = log_tail
+
+
+class RegistryStartError(ServerStartError):
+    """docker-registry did not start (bad config, missing rootcertbundle, ...)."""
+
+
+class ServerProcess:
+    """A child process serving HTTP(S), its stdout and stderr appended to ``log_path``.
+
+    :meth:`start` spawns it and polls ``ready_url`` until ``ready(response)`` (default: any
+    status below 500); it raises :class:`ServerStartError` with the log tail if the process
+    exits first or the timeout passes. :meth:`stop` sends SIGTERM, waits, then SIGKILLs.
+    :class:`Registry` is built on it, and it is meant for running regauth itself too, e.g.
+    ``ServerProcess([sys.executable, "-m", "regauth", ...], log_path=...,
+    ready_url=f"http://127.0.0.1:{port}/...")``.
+    """
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        log_path: Path,
+        ready_url: str,
+        verify: Verify = False,
+        ready: Callable[[httpx.Response], bool] | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        start_timeout: float = 15.0,
+    ) -> None:
+        self.argv = [str(a) for a in argv]
+        self.log_path = log_path
+        self.ready_url = ready_url
+        self.verify = verify
+        self.ready = ready or (lambda response: response.status_code < 500)
+        self.env = dict(os.environ if env is None else env)
+        self.cwd = cwd
+        self.start_timeout = start_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> Self:
+        if self._proc is not None:
+            return self
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.cwd,
+            )
+        try:
+            self._wait_ready(self._proc)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
+        name = Path(self.argv[0]).name
+        deadline = time.monotonic() + self.start_timeout
+        with httpx.Client(
+            verify=_httpx_verify(self.verify), timeout=1.0, trust_env=False
+        ) as client:
+            while time.monotonic() < deadline:
+                if proc.poll() is not None:
+                    raise ServerStartError(
+                        f"{name} exited with status {proc.returncode} before answering "
+                        f"{self.ready_url}",
+                        _tail(self.log_text()),
+                    )
+                try:
+                    if self.ready(client.get(self.ready_url)):
+                        return
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.02)
+        raise ServerStartError(
+            f"{name} did not answer {self.ready_url} within {self.start_timeout}s",
+            _tail(self.log_text()),
+        )
+
+    def log_text(self) -> str:
+        """Everything the process has written so far."""
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL; return the exit status.
+
+        Safe to call twice (the second call returns None).
+        """
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout)
+        return proc.returncode
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 def registry_auth_from_yaml(text: str) -> dict[str, Any]:
@@ -462,7 +606,7 @@ class Registry:
         self.log_path = workdir / "registry.log"
         self.port = 0
         self.config: dict[str, Any] = {}
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._server: ServerProcess | None = None
 
     # -- addresses ---------------------------------------------------------------------------
     @property
@@ -486,7 +630,7 @@ class Registry:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        return self._server.pid if self._server else None
 
     def ref(self, repository: str, tag: str = "1") -> str:
         """``127.0.0.1:PORT/REPOSITORY:TAG`` (for podman)."""
@@ -526,7 +670,7 @@ class Registry:
         return _deep_merge(config, self.extra_config)
 
     def start(self) -> Self:
-        if self._proc is not None:
+        if self._server is not None:
             return self
         require_binaries(self.binary)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -536,49 +680,28 @@ class Registry:
             self.port = free_port()
             self.config = self._build_config()
             self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
-            with self.log_path.open("ab") as log:
-                self._proc = subprocess.Popen(
-                    [self.binary, "serve", str(self.config_path)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    cwd=self.workdir,
-                )
+            server = ServerProcess(
+                [self.binary, "serve", str(self.config_path)],
+                log_path=self.log_path,
+                ready_url=f"{self.url}/v2/",
+                verify=self.verify,
+                ready=lambda response: response.status_code in (200, 401),
+                env=env,
+                cwd=self.workdir,
+                start_timeout=self.start_timeout,
+            )
             try:
-                if self._wait_ready():
-                    return self
-            except BaseException:
-                self.stop()
-                raise
-            self._proc = None  # exited: the port was taken by someone else; try another one
-        raise RegistryStartError(
-            f"docker-registry kept failing to bind a port; log tail:\n{_tail(self.log_text())}"
-        )
-
-    def _wait_ready(self) -> bool:
-        """True once ``/v2/`` answers; False if the process died of a taken port."""
-        assert self._proc is not None
-        deadline = time.monotonic() + self.start_timeout
-        with httpx.Client(verify=self.verify, timeout=1.0, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                if self._proc.poll() is not None:
-                    log = self.log_text()
-                    if "address already in use" in _tail(log, 5):
-                        return False
+                self._server = server.start()
+                return self
+            except ServerStartError as exc:
+                if "address already in use" not in exc.log_tail:
                     raise RegistryStartError(
-                        f"docker-registry exited with {self._proc.returncode} "
-                        f"(config {self.config_path}); log tail:\n{_tail(log)}"
-                    )
-                try:
-                    if client.get(f"{self.url}/v2/").status_code in (200, 401):
-                        return True
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.02)
+                        f"docker-registry did not start (config {self.config_path})",
+                        exc.log_tail,
+                    ) from exc
+                # The free port was taken between choosing and binding: try another one.
         raise RegistryStartError(
-            f"docker-registry did not answer GET {self.url}/v2/ within {self.start_timeout}s; "
-            f"log tail:\n{_tail(self.log_text())}"
+            "docker-registry kept failing to bind a port", _tail(self.log_text())
         )
 
     def log_text(self) -> str:
@@ -590,15 +713,9 @@ class Registry:
 
     def stop(self, timeout: float = 5.0) -> None:
         """SIGTERM, wait up to ``timeout`` seconds, then SIGKILL. Safe to call twice."""
-        proc, self._proc = self._proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop(timeout)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -797,8 +914,13 @@ class ContainersClient:
         Failures: see the subclass docstring.
         """
         return self.run(
-            "login", f"--authfile={self.authfile}", *self.tls_args(),
-            "--username", user, "--password-stdin", host,
+            "login",
+            f"--authfile={self.authfile}",
+            *self.tls_args(),
+            "--username",
+            user,
+            "--password-stdin",
+            host,
             input=password,
         )
 
@@ -882,8 +1004,12 @@ class Skopeo(ContainersClient):
         ``unauthorized``.
         """
         return self.run(
-            "copy", *self._registry_args("src-"), *self._registry_args("dest-")[1:],
-            *extra, src, dest,
+            "copy",
+            *self._registry_args("src-"),
+            *self._registry_args("dest-")[1:],
+            *extra,
+            src,
+            dest,
         )
 
     def inspect(self, ref: str, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -905,7 +1031,10 @@ class Skopeo(ContainersClient):
         return self.run("delete", *self._registry_args(), *extra, ref)
 
     def list_tags(self, ref: str, *extra: str) -> subprocess.CompletedProcess[str]:
-        """``skopeo list-tags docker://HOST/REPO``; stdout is ``{"Repository":..., "Tags": [...]}``."""
+        """``skopeo list-tags docker://HOST/REPO``.
+
+        stdout is ``{"Repository": "HOST/REPO", "Tags": [...]}``.
+        """
         return self.run("list-tags", *self._registry_args(), *extra, ref)
 
 
@@ -1052,7 +1181,9 @@ def parse_www_authenticate(header: str) -> tuple[str, dict[str, str]]:
     """``'Bearer realm="r",service="s"'`` -> ``("bearer", {"realm": "r", "service": "s"})``."""
     scheme, _, rest = header.strip().partition(" ")
     params = {
-        m.group(1).lower(): re.sub(r"\\(.)", r"\1", m.group(2)) if m.group(2) is not None else m.group(3)
+        m.group(1).lower(): re.sub(r"\\(.)", r"\1", m.group(2))
+        if m.group(2) is not None
+        else m.group(3)
         for m in _CHALLENGE_PARAM.finditer(rest)
     }
     return scheme.lower(), params
@@ -1103,13 +1234,17 @@ def request_token(
     One ``scope`` parameter per scope, ``account`` defaults to ``username``, HTTP Basic when
     both ``username`` and ``password`` are given (anonymous otherwise).
     """
-    params: list[tuple[str, str]] = []
+    params: list[tuple[str, str | int | float | bool | None]] = []
     if service is not None:
         params.append(("service", service))
     params += [("scope", scope) for scope in scopes]
     if account or username:
         params.append(("account", account or username or ""))
-    auth = httpx.BasicAuth(username, password) if username is not None and password is not None else None
+    auth = (
+        httpx.BasicAuth(username, password)
+        if username is not None and password is not None
+        else None
+    )
     return httpx.get(realm, params=params, auth=auth, verify=_httpx_verify(verify), trust_env=False)
 
 
@@ -1260,7 +1395,9 @@ class StubTokenServer:
         signing_input = (
             f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         )
-        r, s = decode_dss_signature(self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
+        r, s = decode_dss_signature(
+            self._key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        )
         return f"{signing_input}.{_b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -1269,15 +1406,17 @@ class StubTokenServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass  # keep pytest output clean; see server.requests
 
-            def _send(self, status: int, body: dict[str, Any], headers: Mapping[str, str] = {}) -> None:
+            def _send(
+                self, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None
+            ) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
-                for key, value in headers.items():
+                for key, value in (headers or {}).items():
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
@@ -1289,12 +1428,12 @@ class StubTokenServer:
                     {"WWW-Authenticate": 'Basic realm="stub-token-server"'},
                 )
 
-            def do_POST(self) -> None:  # noqa: N802 - only refresh tokens come by POST
+            def do_POST(self) -> None:  # only refresh-token grants come by POST
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 self._send(405, {"errors": [{"code": "UNSUPPORTED", "message": "use GET"}]})
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 url = urlsplit(self.path)
                 params = parse_qs(url.query)
                 username = password = None
@@ -1303,9 +1442,7 @@ class StubTokenServer:
                     decoded = base64.b64decode(auth[6:]).decode("utf-8", "replace")
                     username, _, password = decoded.partition(":")
                 scopes = tuple(s for value in params.get("scope", []) for s in value.split())
-                server.requests.append(
-                    TokenRequest("GET", url.path, params, username, scopes)
-                )
+                server.requests.append(TokenRequest("GET", url.path, params, username, scopes))
                 if url.path != "/token":
                     self._send(404, {"errors": [{"code": "NOT_FOUND", "message": "no such path"}]})
                     return

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import socket
+import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,15 +20,17 @@ from typing import Any
 
 import bcrypt
 import httpx
+import peers
 import pytest
 from cryptography import x509
-
 from peers import (
     OciImage,
     Podman,
     Registry,
     RegistryStartError,
     Scope,
+    ServerProcess,
+    ServerStartError,
     Skopeo,
     StubTokenServer,
     TestCA,
@@ -64,7 +69,10 @@ def client_options(tls: TestCA | None) -> dict[str, Any]:
 
 def write_htpasswd(path: Path, users: dict[str, str]) -> Path:
     # Cost 4 (bcrypt's minimum) keeps the registry's password check fast.
-    lines = [f"{user}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)).decode()}" for user, pw in users.items()]
+    lines = [
+        f"{user}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)).decode()}"
+        for user, pw in users.items()
+    ]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -100,9 +108,10 @@ def test_oci_layout_is_deterministic_and_marker_dependent(tmp_path: Path) -> Non
     assert (config["architecture"], config["os"]) == ("amd64", "linux")
     layer_tar = gzip.decompress((blobs / a.layer_digests[0].split(":")[1]).read_bytes())
     assert config["rootfs"]["diff_ids"] == [f"sha256:{hashlib.sha256(layer_tar).hexdigest()}"]
-    with tarfile.open(fileobj=__import__("io").BytesIO(layer_tar)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(layer_tar)) as tar:
         member = tar.extractfile("hello.txt")
-        assert member is not None and b"marker: one" in member.read()
+        assert member is not None
+        assert b"marker: one" in member.read()
 
     # A second tag in the same layout is added next to the first one.
     build_oci_layout(layout, tag="2", marker="two")
@@ -127,15 +136,24 @@ def test_protocol_helpers() -> None:
     assert parse_scope("repository:127.0.0.1:5000/team/app:pull,push") == Scope(
         "repository", "127.0.0.1:5000/team/app", ("pull", "push")
     )
-    assert parse_scope("repository(plugin):team/app:pull") == Scope("repository", "team/app", ("pull",))
+    assert parse_scope("repository(plugin):team/app:pull") == Scope(
+        "repository", "team/app", ("pull",)
+    )
     assert parse_scope("registry:catalog:*").access() == {
-        "type": "registry", "name": "catalog", "actions": ["*"],
+        "type": "registry",
+        "name": "catalog",
+        "actions": ["*"],
     }
     assert parse_www_authenticate(
         'Bearer realm="https://a/token",service="reg",scope="repository:x:pull,push"'
-    ) == ("bearer", {"realm": "https://a/token", "service": "reg", "scope": "repository:x:pull,push"})
+    ) == (
+        "bearer",
+        {"realm": "https://a/token", "service": "reg", "scope": "repository:x:pull,push"},
+    )
     wrapped = "auth:\n  token:\n    realm: https://a/token\n    service: reg\n"
-    assert registry_auth_from_yaml(wrapped) == {"token": {"realm": "https://a/token", "service": "reg"}}
+    assert registry_auth_from_yaml(wrapped) == {
+        "token": {"realm": "https://a/token", "service": "reg"}
+    }
     assert registry_auth_from_yaml("token:\n  realm: r\n") == {"token": {"realm": "r"}}
 
 
@@ -165,21 +183,74 @@ def test_registry_ignores_registry_env(
 
 def test_registry_start_failure_shows_log(tmp_path: Path) -> None:
     # auth.token without rootcertbundle: the registry refuses to start.
-    broken = Registry(tmp_path / "broken", auth={"token": {"realm": "http://x/token", "service": "s", "issuer": "i"}})
+    broken = Registry(
+        tmp_path / "broken",
+        auth={"token": {"realm": "http://x/token", "service": "s", "issuer": "i"}},
+    )
     with pytest.raises(RegistryStartError) as info:
         broken.start()
     assert "rootcertbundle" in str(info.value)
     assert broken.pid is None
 
 
-def test_registry_tls_and_auth_config(registry_factory: RegistryFactory, tmp_path: Path, test_ca: TestCA) -> None:
+def test_registry_retries_when_its_port_is_taken(
+    registry_factory: RegistryFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = iter([taken, peers.free_port()])
+        monkeypatch.setattr(peers, "free_port", lambda: next(ports))
+        registry = registry_factory()
+        assert registry.port != taken
+        assert "address already in use" in registry.log_text()
+        assert get_v2(registry.url).status_code == 200
+
+
+def test_server_process(tmp_path: Path) -> None:
+    port = peers.free_port()
+    server = ServerProcess(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        log_path=tmp_path / "http.log",
+        ready_url=f"http://127.0.0.1:{port}/",
+        cwd=tmp_path,
+    )
+    with server:
+        assert server.pid is not None
+        assert httpx.get(f"http://127.0.0.1:{port}/http.log").status_code == 200
+    assert server.pid is None
+    assert "GET / HTTP/1.1" in server.log_text()
+
+    crashing = ServerProcess(
+        [sys.executable, "-c", "print('boom', flush=True); raise SystemExit(3)"],
+        log_path=tmp_path / "crash.log",
+        ready_url=f"http://127.0.0.1:{peers.free_port()}/",
+    )
+    with pytest.raises(ServerStartError, match=r"(?s)exited with status 3.*boom"):
+        crashing.start()
+
+
+def test_registry_tls_and_auth_config(
+    registry_factory: RegistryFactory, tmp_path: Path, test_ca: TestCA
+) -> None:
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "secret"})
-    with Registry(tmp_path / "r", tls=test_ca, auth={"htpasswd": {"realm": "t", "path": str(htpasswd)}}) as registry:
+    with Registry(
+        tmp_path / "r", tls=test_ca, auth={"htpasswd": {"realm": "t", "path": str(htpasswd)}}
+    ) as registry:
         assert registry.url.startswith("https://127.0.0.1:")
         response = get_v2(registry.url, verify=test_ca.ca_cert)
         assert response.status_code == 401
-        assert parse_www_authenticate(response.headers["WWW-Authenticate"]) == ("basic", {"realm": "t"})
-        assert httpx.get(f"{registry.url}/v2/", auth=("alice", "secret"), verify=registry.verify).status_code == 200
+        assert parse_www_authenticate(response.headers["WWW-Authenticate"]) == (
+            "basic",
+            {"realm": "t"},
+        )
+        assert (
+            httpx.get(
+                f"{registry.url}/v2/", auth=("alice", "secret"), verify=registry.verify
+            ).status_code
+            == 200
+        )
     assert registry.pid is None
 
 
@@ -189,7 +260,10 @@ def test_registry_tls_and_auth_config(registry_factory: RegistryFactory, tmp_pat
 
 
 def test_skopeo_roundtrip_without_auth(
-    registry_factory: RegistryFactory, skopeo: SkopeoFactory, oci_image: OciImage, tls: TestCA | None
+    registry_factory: RegistryFactory,
+    skopeo: SkopeoFactory,
+    oci_image: OciImage,
+    tls: TestCA | None,
 ) -> None:
     registry = registry_factory(tls=tls)
     client = skopeo(**client_options(tls))
@@ -229,7 +303,12 @@ def test_podman_pull_push_without_auth(
     tls: TestCA | None,
 ) -> None:
     registry = registry_factory(tls=tls)
-    assert skopeo(**client_options(tls)).copy(oci_image.ref, registry.docker_ref("alice/app")).returncode == 0
+    assert (
+        skopeo(**client_options(tls))
+        .copy(oci_image.ref, registry.docker_ref("alice/app"))
+        .returncode
+        == 0
+    )
 
     client = podman(**client_options(tls))
     pulled = client.pull(registry.ref("alice/app"))
@@ -243,9 +322,15 @@ def test_podman_pull_push_without_auth(
     assert pushed.returncode == 0, pushed.stderr
     pushed_to = client.push(registry.ref("alice/app"), f"docker://{registry.ref('bob/other', '3')}")
     assert pushed_to.returncode == 0, pushed_to.stderr
-    assert sorted(registry_catalog(registry.url, verify=registry.verify)) == ["alice/app", "bob/copy", "bob/other"]
+    assert sorted(registry_catalog(registry.url, verify=registry.verify)) == [
+        "alice/app",
+        "bob/copy",
+        "bob/other",
+    ]
 
-    info = json.loads(skopeo(**client_options(tls)).inspect(registry.docker_ref("bob/copy", "2")).stdout)
+    info = json.loads(
+        skopeo(**client_options(tls)).inspect(registry.docker_ref("bob/copy", "2")).stdout
+    )
     assert info["Labels"] == {"org.regauth.test.marker": "hello"}
     # podman recompresses layers on push, so only the config (image ID) is the same.
     assert client.images("--format=json").returncode == 0
@@ -291,7 +376,9 @@ def test_htpasswd_login_copy_pull_push(
     tmp_path: Path,
 ) -> None:
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "secret"})
-    registry = registry_factory(tls=tls, auth={"htpasswd": {"realm": "regauth-test", "path": str(htpasswd)}})
+    registry = registry_factory(
+        tls=tls, auth={"htpasswd": {"realm": "regauth-test", "path": str(htpasswd)}}
+    )
     sk = skopeo(**client_options(tls))
     ref = registry.docker_ref("alice/app")
 
@@ -322,15 +409,20 @@ def test_htpasswd_login_copy_pull_push(
     assert pm.pull(registry.ref("alice/app")).returncode == 0
     assert pm.push(registry.ref("alice/app"), registry.ref("alice/again", "2")).returncode == 0
     logout = pm.logout(registry.host)
-    assert (logout.returncode, logout.stdout.strip()) == (0, f"Removed login credentials for {registry.host}")
+    assert (logout.returncode, logout.stdout.strip()) == (
+        0,
+        f"Removed login credentials for {registry.host}",
+    )
     again = pm.logout(registry.host)
-    assert again.returncode == 125 and f"not logged into {registry.host}" in again.stderr
+    assert again.returncode == 125
+    assert f"not logged into {registry.host}" in again.stderr
 
     assert sk.delete(ref).returncode == 0
     assert sk.logout(registry.host).returncode == 0
     assert sk.logged_in_hosts() == []
     again = sk.logout(registry.host)
-    assert again.returncode == 1 and f"not logged into {registry.host}" in again.stderr
+    assert again.returncode == 1
+    assert f"not logged into {registry.host}" in again.stderr
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,18 +456,29 @@ def test_token_auth_with_real_clients(
         challenge = get_v2(registry.url, verify=registry.verify)
         assert challenge.status_code == 401
         assert parse_www_authenticate(challenge.headers["WWW-Authenticate"]) == (
-            "bearer", {"realm": tokens.realm, "service": tokens.service},
+            "bearer",
+            {"realm": tokens.realm, "service": tokens.service},
         )
         token = request_token(
-            tokens.realm, service=tokens.service, scopes=["registry:catalog:*"], username="alice", password="pw-a"
+            tokens.realm,
+            service=tokens.service,
+            scopes=["registry:catalog:*"],
+            username="alice",
+            password="pw-a",
         ).json()["token"]
         header, claims = decode_jwt_unverified(token)
-        assert header["alg"] == "ES256" and len(header["x5c"]) == 1
-        assert claims["aud"] == tokens.service and isinstance(claims["exp"], int)
+        assert header["alg"] == "ES256"
+        assert len(header["x5c"]) == 1
+        assert claims["aud"] == tokens.service
+        assert isinstance(claims["exp"], int)
         assert get_v2(registry.url, token, verify=registry.verify).status_code == 200
         assert registry_catalog(registry.url, token, verify=registry.verify) == []
-        empty = request_token(tokens.realm, service=tokens.service, username="bob", password="pw-b").json()["token"]
-        assert get_v2(registry.url, empty, verify=registry.verify).status_code == 200  # any valid token
+        empty = request_token(
+            tokens.realm, service=tokens.service, username="bob", password="pw-b"
+        ).json()["token"]
+        assert (
+            get_v2(registry.url, empty, verify=registry.verify).status_code == 200
+        )  # any valid token
         with pytest.raises(httpx.HTTPStatusError):
             registry_catalog(registry.url, empty, verify=registry.verify)
 
@@ -384,7 +487,9 @@ def test_token_auth_with_real_clients(
         assert alice.login(registry.host, "alice", "wrong").returncode == 1
         tokens.requests.clear()
         assert alice.login(registry.host, "alice", "pw-a").returncode == 0
-        assert [(r.username, r.scopes, r.params["account"]) for r in tokens.requests] == [("alice", (), ["alice"])]
+        assert [(r.username, r.scopes, r.params["account"]) for r in tokens.requests] == [
+            ("alice", (), ["alice"])
+        ]
         tokens.requests.clear()
         copied = alice.copy(oci_image.ref, ref)
         assert copied.returncode == 0, copied.stderr
@@ -392,7 +497,10 @@ def test_token_auth_with_real_clients(
 
         anonymous = skopeo(**client_options(tls)).inspect(ref)
         assert anonymous.returncode == 1
-        assert "unable to retrieve auth token: invalid username/password: unauthorized" in anonymous.stderr
+        assert (
+            "unable to retrieve auth token: invalid username/password: unauthorized"
+            in anonymous.stderr
+        )
 
         bob = skopeo(**client_options(tls))
         assert bob.login(registry.host, "bob", "pw-b").returncode == 0  # login needs no access
@@ -408,7 +516,8 @@ def test_token_auth_with_real_clients(
         assert "denied: requested access to the resource is denied" in no_push.stderr
         no_delete = carol.delete(ref)
         assert no_delete.returncode == 1
-        assert "UNAUTHORIZED" in no_delete.stderr and "(401 Unauthorized)" in no_delete.stderr
+        assert "UNAUTHORIZED" in no_delete.stderr
+        assert "(401 Unauthorized)" in no_delete.stderr
         assert "denied" not in no_delete.stderr
 
         # podman
@@ -423,7 +532,9 @@ def test_token_auth_with_real_clients(
         pushed = pm.push(registry.ref("alice/app"), registry.ref("alice/other"))
         assert pushed.returncode == 0, pushed.stderr
         # podman's blob-info cache knows the layer is in alice/app, so it tries a mount from there.
-        assert ("repository:alice/other:pull,push", "repository:alice/app:pull") in [r.scopes for r in tokens.requests]
+        assert ("repository:alice/other:pull,push", "repository:alice/app:pull") in [
+            r.scopes for r in tokens.requests
+        ]
 
         tokens.requests.clear()
         assert alice.delete(ref).returncode == 0

@@ -58,43 +58,43 @@ class Scope:
 def _clip(text: str, limit: int = 80) -> str:
     """A printable, bounded rendering of client input for error messages."""
     shown = text if len(text) <= limit else text[:limit] + "..."
-    return shown.encode("unicode_escape").decode("ascii")
+    return shown.encode("unicode_escape").decode("ascii").replace("'", "\\'")
 
 
 def parse_scope(text: str) -> Scope:
     """Parse one scope; raise InvalidRequest naming the scope and what is wrong with it."""
     if len(text) > MAX_SCOPE_LENGTH:
-        raise InvalidRequest(f"scope longer than {MAX_SCOPE_LENGTH} characters: {_clip(text)!r}")
+        raise InvalidRequest(f"scope longer than {MAX_SCOPE_LENGTH} characters: '{_clip(text)}'")
     first = text.find(":")
     last = text.rfind(":")
     if first < 0 or first == last:
         raise InvalidRequest(
-            f"malformed scope {_clip(text)!r}: expected type:name:actions", detail=text
+            f"malformed scope '{_clip(text)}': expected type:name:actions", detail=text
         )
     kind, name, action_text = text[:first], text[first + 1 : last], text[last + 1 :]
     type_match = _TYPE.fullmatch(kind)
     if type_match is None:
         raise InvalidRequest(
-            f"malformed scope {_clip(text)!r}: bad resource type {_clip(kind)!r}", detail=text
+            f"malformed scope '{_clip(text)}': bad resource type '{_clip(kind)}'", detail=text
         )
     resource_type, resource_class = type_match.group(1), type_match.group(2)
     if not name or len(name) > MAX_NAME_LENGTH:
         raise InvalidRequest(
-            f"malformed scope {_clip(text)!r}: resource name must have 1 to "
+            f"malformed scope '{_clip(text)}': resource name must have 1 to "
             f"{MAX_NAME_LENGTH} characters",
             detail=text,
         )
     name_pattern = _REPOSITORY_NAME if resource_type == "repository" else _GENERIC_NAME
     if name_pattern.fullmatch(name) is None:
         raise InvalidRequest(
-            f"malformed scope {_clip(text)!r}: invalid {resource_type} name {_clip(name)!r}",
+            f"malformed scope '{_clip(text)}': invalid {resource_type} name '{_clip(name)}'",
             detail=text,
         )
     actions: list[str] = []
     for action in action_text.split(","):
         if _ACTION.fullmatch(action) is None:
             raise InvalidRequest(
-                f"malformed scope {_clip(text)!r}: invalid action {_clip(action)!r}", detail=text
+                f"malformed scope '{_clip(text)}': invalid action '{_clip(action)}'", detail=text
             )
         if action not in actions:
             actions.append(action)

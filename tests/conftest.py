@@ -1,0 +1,53 @@
+"""Shared fixtures: build a runtime (config + data folder) and an in-process HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import httpx
+import pytest
+
+from regauth.config import parse_config
+from regauth.datadir import DataDir
+from regauth.runtime import Runtime, build_runtime
+from regauth.web.app import create_app
+
+# bcrypt at the lowest cost keeps unit tests fast; the hashes are real bcrypt all the same
+_HASHES: dict[str, str] = {}
+
+
+def bcrypt_hash(password: str, cost: int = 4) -> str:
+    key = f"{password}/{cost}"
+    if key not in _HASHES:
+        _HASHES[key] = bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
+    return _HASHES[key]
+
+
+RuntimeFactory = Callable[..., Runtime]
+
+
+@pytest.fixture
+def make_runtime(tmp_path: Path) -> RuntimeFactory:
+    def factory(raw: dict[str, Any] | None = None, **environ: str) -> Runtime:
+        config = parse_config(raw or {}, environ=environ)
+        return build_runtime(config, DataDir(tmp_path / "data"))
+
+    return factory
+
+
+@pytest.fixture
+async def client_for() -> AsyncIterator[Callable[[Runtime], httpx.AsyncClient]]:
+    clients: list[httpx.AsyncClient] = []
+
+    def factory(runtime: Runtime, client_address: str = "127.0.0.1") -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=create_app(runtime), client=(client_address, 40000))
+        client = httpx.AsyncClient(transport=transport, base_url="http://regauth.test")
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        await client.aclose()
