@@ -8,9 +8,11 @@ keys and the admin user so the workers never race to do it.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from regauth.config import Config, load_config
 from regauth.datadir import DataDir
@@ -70,8 +72,17 @@ def _banner(runtime: Runtime, admin_password: str | None, bundle: Path, jwks: Pa
     return "\n".join(lines)
 
 
+def _exit_quietly(_signal: int, _frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def run(options: ServeOptions, config: Config, admin_password: str | None) -> None:
     import uvicorn
+
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal against the
+    # handler that was installed before it started: make that an orderly exit with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_quietly)
 
     runtime = build_runtime(config, options.data_dir)
     bundle, jwks = write_trust_files(runtime.signing_key, options.data_dir.path)
