@@ -386,6 +386,12 @@ class AclRule(Model):
         return value
 
 
+class CredentialCacheConfig(Model):
+    #: seconds a successful password check is remembered; 0 turns the cache off
+    ttl: float = Field(default=60, ge=0, le=3600)
+    max_entries: int = Field(default=10000, ge=0, le=10_000_000)
+
+
 class LogConfig(Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     #: one JSON object per line (default) or a human-readable console rendering
@@ -400,6 +406,7 @@ class Config(Model):
     #: an Apache htpasswd file with bcrypt entries, re-read when it changes
     htpasswd: Path | None = None
     acl: list[AclRule] = Field(default_factory=list)
+    credential_cache: CredentialCacheConfig = Field(default_factory=CredentialCacheConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("users")

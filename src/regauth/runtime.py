@@ -11,6 +11,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from regauth.authn.base import Authenticator
+from regauth.authn.cache import CredentialCache
 from regauth.authn.chain import AuthenticatorChain
 from regauth.authn.htpasswd import HtpasswdAuthenticator, HtpasswdError
 from regauth.authn.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
@@ -60,6 +61,9 @@ def load_keys(config: Config, data_dir: DataDir) -> SigningKey:
 
 
 def build_authenticators(config: Config) -> AuthenticatorChain:
+    cache = CredentialCache(
+        ttl=config.credential_cache.ttl, max_entries=config.credential_cache.max_entries
+    )
     authenticators: list[Authenticator] = []
     hashes: list[str] = []
     accounts = {
@@ -76,14 +80,14 @@ def build_authenticators(config: Config) -> AuthenticatorChain:
         hashes += static.password_hashes
     if config.htpasswd is not None:
         try:
-            htpasswd = HtpasswdAuthenticator(config.htpasswd)
+            htpasswd = HtpasswdAuthenticator(config.htpasswd, on_change=cache.invalidate_users)
         except HtpasswdError as exc:
             raise StartupError(f"htpasswd: {exc}") from None
         authenticators.append(htpasswd)
         hashes += htpasswd.password_hashes
     costs = [c for c in (bcrypt_cost(h) for h in hashes) if c is not None]
     dummy = make_dummy_hash(max(costs) if costs else DEFAULT_BCRYPT_COST)
-    return AuthenticatorChain(authenticators, dummy)
+    return AuthenticatorChain(authenticators, dummy, cache)
 
 
 def build_authorizers(config: Config) -> tuple[AuthorizerChain, AclAuthorizer]:

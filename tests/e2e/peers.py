@@ -57,6 +57,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "ContainersClient",
+    "GrantPolicy",
     "OciImage",
     "Podman",
     "Registry",
@@ -73,6 +74,7 @@ __all__ = [
     "decode_jwt_unverified",
     "free_port",
     "get_v2",
+    "grant_everything",
     "make_test_ca",
     "parse_scope",
     "parse_www_authenticate",

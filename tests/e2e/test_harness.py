@@ -77,8 +77,15 @@ def write_htpasswd(path: Path, users: dict[str, str]) -> Path:
     return path
 
 
-def err(result: Any) -> str:
-    return f"{result.stdout}\n{result.stderr}"
+SYSTEM_BLOB_INFO_CACHE = Path("/var/lib/containers/cache/blob-info-cache-v1.boltdb")
+
+
+def stat_or_none(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,6 +275,7 @@ def test_skopeo_roundtrip_without_auth(
     registry = registry_factory(tls=tls)
     client = skopeo(**client_options(tls))
     ref = registry.docker_ref("alice/app", "1")
+    system_cache_before = stat_or_none(SYSTEM_BLOB_INFO_CACHE)
 
     copied = client.copy(oci_image.ref, ref)
     assert copied.returncode == 0, copied.stderr
@@ -293,6 +301,7 @@ def test_skopeo_roundtrip_without_auth(
 
     # The blob-info cache went to the client's own folder, not /var/lib/containers/cache.
     assert client.blob_info_cache.is_file()
+    assert stat_or_none(SYSTEM_BLOB_INFO_CACHE) == system_cache_before
 
 
 def test_podman_pull_push_without_auth(
@@ -303,6 +312,7 @@ def test_podman_pull_push_without_auth(
     tls: TestCA | None,
 ) -> None:
     registry = registry_factory(tls=tls)
+    system_cache_before = stat_or_none(SYSTEM_BLOB_INFO_CACHE)
     assert (
         skopeo(**client_options(tls))
         .copy(oci_image.ref, registry.docker_ref("alice/app"))
@@ -335,6 +345,7 @@ def test_podman_pull_push_without_auth(
     # podman recompresses layers on push, so only the config (image ID) is the same.
     assert client.images("--format=json").returncode == 0
     assert client.blob_info_cache.is_file()
+    assert stat_or_none(SYSTEM_BLOB_INFO_CACHE) == system_cache_before
 
 
 def test_clients_are_isolated(

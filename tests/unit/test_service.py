@@ -182,6 +182,10 @@ async def test_unknown_user_costs_a_hash_of_the_same_cost(
 
 class _Broken:
     name = "broken"
+    cacheable = False
+
+    async def refresh(self) -> None:
+        return None
 
     async def authenticate(self, username: str, password: Secret) -> AuthResult:
         raise BackendUnavailable("directory unreachable")
@@ -189,6 +193,10 @@ class _Broken:
 
 class _Knows:
     name = "knows"
+    cacheable = False
+
+    async def refresh(self) -> None:
+        return None
 
     async def authenticate(self, username: str, password: Secret) -> AuthResult:
         if username == "carol":

@@ -72,5 +72,11 @@ _UNKNOWN = AuthResult(Outcome.UNKNOWN)
 class Authenticator(Protocol):
     #: short name for logs and the ``method`` of identities it creates
     name: str
+    #: whether a success may be remembered by the credential cache (False for credentials
+    #: that can be revoked elsewhere and must stop working at once)
+    cacheable: bool
+
+    async def refresh(self) -> None:
+        """Notice changes to the backing data (cheap; called before every authentication)."""
 
     async def authenticate(self, username: str, password: Secret) -> AuthResult: ...

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import structlog
 
 from regauth.authn.base import Authenticator, Identity, Outcome
+from regauth.authn.cache import CredentialCache
 from regauth.authn.passwords import verify_password_off_loop
 from regauth.protocol.errors import BackendUnavailable
 from regauth.protocol.secret import Secret
@@ -32,15 +33,30 @@ class AuthenticatorChain:
     time as a wrong password for a known one.
     """
 
-    def __init__(self, authenticators: Sequence[Authenticator], dummy_hash: str) -> None:
+    def __init__(
+        self,
+        authenticators: Sequence[Authenticator],
+        dummy_hash: str,
+        cache: CredentialCache | None = None,
+    ) -> None:
         self._authenticators = tuple(authenticators)
         self._dummy_hash = dummy_hash
+        self._cache = cache if cache is not None else CredentialCache(ttl=0, max_entries=0)
+
+    @property
+    def cache(self) -> CredentialCache:
+        return self._cache
 
     @property
     def authenticators(self) -> tuple[Authenticator, ...]:
         return self._authenticators
 
     async def authenticate(self, username: str, password: Secret) -> Identity:
+        for authenticator in self._authenticators:
+            await authenticator.refresh()
+        cached = self._cache.get(username, password)
+        if cached is not None:
+            return cached
         failure: BackendUnavailable | None = None
         for authenticator in self._authenticators:
             try:
@@ -52,6 +68,8 @@ class AuthenticatorChain:
                 failure = failure or exc
                 continue
             if result.outcome is Outcome.AUTHENTICATED and result.identity is not None:
+                if authenticator.cacheable:
+                    self._cache.put(username, password, result.identity)
                 return result.identity
             if result.outcome is Outcome.DENIED:
                 raise AuthenticationFailed(result.reason, authenticator.name)

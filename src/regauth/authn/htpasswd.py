@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +66,7 @@ def _signature(stat: os.stat_result) -> tuple[int, int, int]:
 
 class HtpasswdAuthenticator:
     name = "htpasswd"
+    cacheable = True
 
     def __init__(
         self,
@@ -73,8 +74,10 @@ class HtpasswdAuthenticator:
         *,
         check_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[Iterable[str]], None] | None = None,
     ) -> None:
         self._path = path
+        self._on_change = on_change
         self._check_interval = check_interval
         self._clock = clock
         self._signature: tuple[int, int, int] | None = None
@@ -103,8 +106,16 @@ class HtpasswdAuthenticator:
             )
         for number in entries.malformed:
             log.warning("htpasswd line ignored: not user:hash", file=str(self._path), line=number)
+        previous = self._entries.hashes
         self._entries = entries
         self._signature = _signature(stat)
+        changed = {
+            user
+            for user in previous.keys() | entries.hashes.keys()
+            if previous.get(user) != entries.hashes.get(user)
+        }
+        if changed and self._on_change is not None:
+            self._on_change(changed)
 
     def _changed(self) -> bool:
         try:
@@ -112,7 +123,7 @@ class HtpasswdAuthenticator:
         except OSError:
             return False
 
-    async def _refresh(self) -> None:
+    async def refresh(self) -> None:
         now = self._clock()
         if now - self._checked_at < self._check_interval:
             return
@@ -136,7 +147,6 @@ class HtpasswdAuthenticator:
                 )
 
     async def authenticate(self, username: str, password: Secret) -> AuthResult:
-        await self._refresh()
         hashes = self._entries.hashes
         if username not in hashes:
             return AuthResult.unknown()

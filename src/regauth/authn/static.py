@@ -21,6 +21,7 @@ class StaticAccount:
 
 class StaticUsersAuthenticator:
     name = "static"
+    cacheable = True
 
     def __init__(self, accounts: Mapping[str, StaticAccount]) -> None:
         self._accounts = dict(accounts)
@@ -28,6 +29,9 @@ class StaticUsersAuthenticator:
     @property
     def password_hashes(self) -> list[str]:
         return [a.password_hash.reveal() for a in self._accounts.values()]
+
+    async def refresh(self) -> None:
+        return None
 
     async def authenticate(self, username: str, password: Secret) -> AuthResult:
         account = self._accounts.get(username)

@@ -1,0 +1,98 @@
+"""A short-lived cache of successful password checks.
+
+Clients ask for a fresh token on every command, often twice; verifying a bcrypt or argon2
+hash each time costs tens of milliseconds. After a successful check the identity is kept for
+``ttl`` seconds under an HMAC (with a per-process random key) of username and password, so
+the cache holds neither and a different password never hits. Failures are never cached.
+Entries are dropped at once when a backend reports that a user changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from regauth.authn.base import Identity
+from regauth.protocol.secret import Secret
+
+__all__ = ["CredentialCache"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    username: str
+    identity: Identity
+    expires_at: float
+
+
+class CredentialCache:
+    def __init__(
+        self,
+        ttl: float,
+        max_entries: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._key = secrets.token_bytes(32)
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._by_user: dict[str, set[bytes]] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self._ttl > 0 and self._max_entries > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _digest(self, username: str, password: Secret) -> bytes:
+        name = username.encode("utf-8")
+        message = len(name).to_bytes(4, "big") + name + password.encode()
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def get(self, username: str, password: Secret) -> Identity | None:
+        if not self.enabled:
+            return None
+        digest = self._digest(username, password)
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry.expires_at <= self._clock():
+            self._remove(digest, username)
+            return None
+        self._entries.move_to_end(digest)
+        return entry.identity
+
+    def put(self, username: str, password: Secret, identity: Identity) -> None:
+        if not self.enabled:
+            return
+        digest = self._digest(username, password)
+        self._entries[digest] = _Entry(username, identity, self._clock() + self._ttl)
+        self._entries.move_to_end(digest)
+        self._by_user.setdefault(username, set()).add(digest)
+        while len(self._entries) > self._max_entries:
+            oldest, entry = self._entries.popitem(last=False)
+            self._remove(oldest, entry.username)
+
+    def _remove(self, digest: bytes, username: str) -> None:
+        self._entries.pop(digest, None)
+        keys = self._by_user.get(username)
+        if keys is not None:
+            keys.discard(digest)
+            if not keys:
+                del self._by_user[username]
+
+    def invalidate_users(self, usernames: Iterable[str]) -> None:
+        for username in usernames:
+            for digest in self._by_user.pop(username, set()):
+                self._entries.pop(digest, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._by_user.clear()
