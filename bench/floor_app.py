@@ -30,7 +30,7 @@ def create_app() -> Any:
     key = ec.generate_private_key(ec.SECP256R1())
     header = _b64(json.dumps({"typ": "JWT", "alg": "ES256", "kid": "floor"}).encode())
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: dict[str, Any], _receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
         authorization = b""
@@ -44,14 +44,25 @@ def create_app() -> Any:
             await send({"type": "http.response.body", "body": b""})
             return
         now = int(time.time())
-        claims = {"iss": "floor", "sub": "bench", "aud": "registry", "exp": now + 300,
-                  "iat": now, "access": []}
+        claims = {
+            "iss": "floor",
+            "sub": "bench",
+            "aud": "registry",
+            "exp": now + 300,
+            "iat": now,
+            "access": [],
+        }
         signing_input = header + b"." + _b64(json.dumps(claims).encode())
         r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
         token = signing_input + b"." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
         body = b'{"token":"' + token + b'","expires_in":300}'
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     return app

@@ -26,8 +26,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.servers import start_floor, start_regauth  # noqa: E402
-from bench.wrk import run_wrk  # noqa: E402
+from bench.servers import start_floor, start_regauth
+from bench.wrk import run_wrk
 
 RESULTS = Path(__file__).resolve().parent / "results"
 USER, PASSWORD = "bench", "bench-password"
@@ -41,14 +41,18 @@ def basic_header(user: str, password: str) -> str:
 def regauth_config(workdir: Path, cost: int = 10) -> Path:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(cost)).decode()
     config = workdir / "regauth.yaml"
-    config.write_text(yaml.safe_dump({
-        "users": {USER: {"password": hashed}},
-        "acl": [
-            {"match": {"account": "admin"}, "actions": ["*"]},
-            {"match": {"account": "/.+/", "name": "${account}/*"}, "actions": ["*"]},
-            {"match": {"account": "/.+/"}, "actions": ["pull"]},
-        ],
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "users": {USER: {"password": hashed}},
+                "acl": [
+                    {"match": {"account": "admin"}, "actions": ["*"]},
+                    {"match": {"account": "/.+/", "name": "${account}/*"}, "actions": ["*"]},
+                    {"match": {"account": "/.+/"}, "actions": ["pull"]},
+                ],
+            }
+        )
+    )
     return config
 
 
@@ -88,8 +92,10 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     for name in ("floor", "regauth"):
         r = warm[name]
-        lines.append(f"| warm, {name} | {r['requests_per_second']:.0f} | {r['p50_ms']:.2f} | "
-                     f"{r['p99_ms']:.2f} | {r['non_2xx']} |")
+        lines.append(
+            f"| warm, {name} | {r['requests_per_second']:.0f} | {r['p50_ms']:.2f} | "
+            f"{r['p99_ms']:.2f} | {r['non_2xx']} |"
+        )
     lines.append("")
     lines.append(f"regauth / floor = {warm['regauth_over_floor']:.2f}")
     return "\n".join(lines)

@@ -22,13 +22,20 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, command: list[str], port: int, ready_path: str, workdir: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        port: int,
+        ready_path: str,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.log = (workdir / f"server-{port}.log").open("wb")
-        full_env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("REGAUTH_", "REGISTRY_"))}
+        full_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("REGAUTH_", "REGISTRY_"))
+        }
         full_env.update(env or {})
         self.process = subprocess.Popen(
             command, stdout=self.log, stderr=subprocess.STDOUT, cwd=workdir, env=full_env
@@ -64,24 +71,59 @@ class Server:
         self.log.close()
 
 
-def start_regauth(workdir: Path, config: Path, workers: int,
-                  data_dir: Path | None = None) -> Server:
+def start_regauth(
+    workdir: Path, config: Path, workers: int, data_dir: Path | None = None
+) -> Server:
     port = free_port()
     return Server(
-        [sys.executable, "-m", "regauth", "serve", "--config", str(config),
-         "--data-dir", str(data_dir or workdir / "data"), "--listen", f"127.0.0.1:{port}",
-         "--workers", str(workers)],
-        port, "/healthz", workdir, env={"PYTHONPATH": str(ROOT / "src")},
+        [
+            sys.executable,
+            "-m",
+            "regauth",
+            "serve",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(data_dir or workdir / "data"),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+        ],
+        port,
+        "/healthz",
+        workdir,
+        env={"PYTHONPATH": str(ROOT / "src")},
     )
 
 
 def start_floor(workdir: Path, workers: int) -> Server:
     port = free_port()
     return Server(
-        [sys.executable, "-m", "uvicorn", "--factory", "bench.floor_app:create_app",
-         "--workers", str(workers), "--port", str(port), "--host", "127.0.0.1",
-         "--no-access-log", "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"],
-        port, "/", workdir, env={"PYTHONPATH": str(ROOT)},
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "bench.floor_app:create_app",
+            "--workers",
+            str(workers),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+        ],
+        port,
+        "/",
+        workdir,
+        env={"PYTHONPATH": str(ROOT)},
     )
 
 

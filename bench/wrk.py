@@ -77,8 +77,16 @@ def run_wrk(
     headers: dict[str, str] | None = None,
 ) -> WrkResult:
     command = [
-        require_wrk(), "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
-        "--latency", "--timeout", "10s",
+        require_wrk(),
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{max(1, round(seconds))}s",
+        "--latency",
+        "--timeout",
+        "10s",
     ]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]

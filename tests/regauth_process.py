@@ -44,10 +44,16 @@ class RegauthServer:
         self.stderr_path = workdir / f"regauth-{self.port}.err"
         self.ca_file = ca_file
         command = [
-            sys.executable, "-m", "regauth", "serve",
-            "--listen", self.host,
-            "--data-dir", str(self.data_dir),
-            "--workers", str(workers),
+            sys.executable,
+            "-m",
+            "regauth",
+            "serve",
+            "--listen",
+            self.host,
+            "--data-dir",
+            str(self.data_dir),
+            "--workers",
+            str(workers),
         ]
         if config is not None:
             command += ["--config", str(config)]

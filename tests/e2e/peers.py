@@ -595,8 +595,11 @@ class Registry:
         extra_config: Mapping[str, Any] | None = None,
         binary: str = "docker-registry",
         start_timeout: float = 15.0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
+        #: extra environment for the registry, applied after every inherited REGISTRY_* is gone
+        self.env = dict(env or {})
         self.auth = dict(auth) if auth is not None else None
         self.tls = tls
         self.log_level = log_level
@@ -678,6 +681,7 @@ class Registry:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.storage_dir.mkdir(exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        env.update(self.env)
         for _attempt in range(3):
             self.port = free_port()
             self.config = self._build_config()

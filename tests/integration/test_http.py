@@ -102,7 +102,7 @@ async def test_unknown_service_is_400(runtime: Runtime, client_for: ClientFor) -
 
 async def test_non_ascii_query_is_400(runtime: Runtime, client_for: ClientFor) -> None:
     client = client_for(runtime)
-    response = await client.get(httpx.URL("/auth", query="scope=repository:%C3%A4:pull".encode()))
+    response = await client.get(httpx.URL("/auth", query=b"scope=repository:%C3%A4:pull"))
     assert response.status_code == 400
 
 
