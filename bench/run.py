@@ -62,13 +62,13 @@ def bench_warm(workdir: Path, workers: int, seconds: float) -> dict[str, Any]:
     query = f"/auth?service=registry&scope={SCOPE}&account={USER}"
     floor = start_floor(workdir, workers)
     try:
-        run_wrk(floor.url + "/", headers=header, seconds=1)
+        run_wrk(floor.url + "/", headers=header, seconds=3)
         floor_result = run_wrk(floor.url + "/", headers=header, seconds=seconds)
     finally:
         floor.stop()
     server = start_regauth(workdir, regauth_config(workdir), workers)
     try:
-        run_wrk(server.url + query, headers=header, seconds=1)
+        run_wrk(server.url + query, headers=header, seconds=3)
         regauth_result = run_wrk(server.url + query, headers=header, seconds=seconds)
     finally:
         server.stop()
