@@ -10,6 +10,7 @@ Relative paths in the file are resolved against the directory of the file.
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import os
 import re
@@ -386,6 +387,74 @@ class AclRule(Model):
         return value
 
 
+def _duration(value: Any) -> Any:
+    if isinstance(value, datetime.timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 14d, 12h or a number of seconds")
+    if isinstance(value, int | float):
+        return datetime.timedelta(seconds=value)
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", value.lower())
+        if match:
+            unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+            return datetime.timedelta(seconds=int(match.group(1)) * unit)
+    raise ValueError("expected a duration such as 14d, 12h or a number of seconds")
+
+
+Duration = Annotated[datetime.timedelta, BeforeValidator(_duration)]
+
+
+class DatabaseConfig(Model):
+    secret_fields = ("url",)
+
+    #: sqlite:///path/regauth.db (default: regauth.db in the data folder) or
+    #: postgresql://user:password@host/dbname for several instances
+    url: SecretStr | None = None
+    pool_size: int = Field(default=5, ge=1, le=100)
+    #: how often each process looks for changes made by others (seconds)
+    sync_interval: float = Field(default=0.5, ge=0.05, le=30)
+    #: apply pending migrations at start-up instead of refusing to run
+    auto_upgrade: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: Secret | None) -> Secret | None:
+        if value is not None and not re.match(
+            r"(sqlite|postgres|postgresql)(\+\w+)?://", value.reveal()
+        ):
+            raise ValueError("expected sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB")
+        return value
+
+
+class GrantsConfig(Model):
+    #: every user owns <username>/* (all actions)
+    user_namespaces: bool = True
+    #: patterns marked public (regauth grant add --public PATTERN) may be pulled anonymously
+    anonymous_pull: bool = True
+
+
+class RefreshTokensConfig(Model):
+    enabled: bool = True
+    idle_lifetime: Duration = datetime.timedelta(days=14)
+    absolute_lifetime: Duration = datetime.timedelta(days=90)
+    #: refuse a refresh token presented with another client_id than the one it was issued to
+    bind_client: bool = False
+
+    @model_validator(mode="after")
+    def _check_lifetimes(self) -> RefreshTokensConfig:
+        if self.idle_lifetime.total_seconds() < 60 or self.absolute_lifetime.total_seconds() < 60:
+            raise ValueError("lifetimes must be at least a minute")
+        return self
+
+
+class AuditConfig(Model):
+    enabled: bool = True
+    retention_days: int = Field(default=90, ge=1, le=3650)
+    #: seconds between batched writes
+    flush_interval: float = Field(default=1.0, ge=0.05, le=60)
+
+
 class CredentialCacheConfig(Model):
     #: seconds a successful password check is remembered; 0 turns the cache off
     ttl: float = Field(default=60, ge=0, le=3600)
@@ -407,6 +476,10 @@ class Config(Model):
     htpasswd: Path | None = None
     acl: list[AclRule] = Field(default_factory=list)
     credential_cache: CredentialCacheConfig = Field(default_factory=CredentialCacheConfig)
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    grants: GrantsConfig = Field(default_factory=GrantsConfig)
+    refresh_tokens: RefreshTokensConfig = Field(default_factory=RefreshTokensConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("users")

@@ -1,18 +1,15 @@
-"""The data folder: generated signing keys, the default htpasswd file with the admin user.
+"""The data folder: generated signing keys and certificates, the SQLite database.
 
 ``regauth serve`` with no configuration works out of the box: the first start creates the
-folder, an ES256 key with a self-signed certificate, and an ``admin`` user whose random
-password is printed once. Later starts reuse them.
+folder, an ES256 key with a self-signed certificate and the database. Later starts reuse them.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from regauth.authn.passwords import hash_password_bcrypt
 from regauth.config import Config
 from regauth.keys import (
     GENERATED_CERT,
@@ -24,7 +21,6 @@ from regauth.keys import (
 __all__ = ["DEFAULT_DATA_DIR", "DataDir", "DataDirError"]
 
 DEFAULT_DATA_DIR = Path("regauth-data")
-ADMIN_USER = "admin"
 BUNDLE_FILE = "bundle.pem"
 JWKS_FILE = "jwks.json"
 HTPASSWD_FILE = "htpasswd"
@@ -69,15 +65,3 @@ class DataDir:
             self.ensure()
             generate_key_pair(self.path, token.algorithm)
         return key, cert
-
-    def ensure_admin(self) -> str | None:
-        """Create the default htpasswd file with an admin user; return the new password once."""
-        if self.htpasswd.exists():
-            return None
-        self.ensure()
-        password = secrets.token_urlsafe(18)
-        line = f"{ADMIN_USER}:{hash_password_bcrypt(password.encode())}\n"
-        fd = os.open(self.htpasswd, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(line)
-        return password

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import orjson
 import structlog
 
+from regauth.audit import AuditRecord, ScopeRecord
 from regauth.authz.base import Decision
 from regauth.protocol.errors import ProtocolError
 from regauth.protocol.request import TokenRequest
 from regauth.service import ClientInfo, IssuedToken
+from regauth.store.models import utcnow
 
 __all__ = ["TokenEventLog", "configure_logging"]
 
@@ -97,11 +99,16 @@ def _decisions(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
     ]
 
 
-class TokenEventLog:
-    """Writes the token event; the only place that decides what a token log line holds."""
+AuditSink = Callable[[AuditRecord], None]
 
-    def __init__(self) -> None:
+
+class TokenEventLog:
+    """Writes the token event to the log and the audit trail; the only place that decides what
+    a token event holds."""
+
+    def __init__(self, audit: AuditSink | None = None) -> None:
         self._log = structlog.get_logger("regauth.token")
+        self._audit = audit
 
     def issued(
         self, request: TokenRequest, issued: IssuedToken, client: ClientInfo, latency: float
@@ -110,21 +117,52 @@ class TokenEventLog:
         asked = sum(len(d.scope.actions) for d in decisions)
         got = sum(len(d.granted) for d in decisions)
         outcome = "granted" if got == asked else ("partial" if got else "denied")
+        latency_ms = round(latency * 1000, 3)
+        client_ip = str(client.address) if client.address else None
+        identity = issued.identity
         self._log.info(
             "token",
             status=200,
             outcome=outcome,
-            account=issued.identity.subject,
-            method=issued.identity.method,
+            account=identity.subject,
+            method=identity.method,
+            credential=identity.credential,
             grant_type=request.grant_type.value,
             service=issued.service,
             client_id=request.client_id,
             scopes=[str(d.scope) for d in decisions],
             decisions=_decisions(decisions),
-            client_ip=str(client.address) if client.address else None,
+            refresh_token_issued="refresh_token" in issued.body,
+            client_ip=client_ip,
             user_agent=client.user_agent,
-            latency_ms=round(latency * 1000, 3),
+            latency_ms=latency_ms,
         )
+        if self._audit is not None:
+            self._audit(
+                AuditRecord(
+                    at=utcnow(),
+                    status=200,
+                    outcome=outcome,
+                    account=identity.subject,
+                    method=f"{identity.method}/{identity.credential}",
+                    grant_type=request.grant_type.value,
+                    service=issued.service,
+                    client_ip=client_ip,
+                    user_agent=client.user_agent,
+                    reason=None,
+                    latency_ms=latency_ms,
+                    scopes=[
+                        ScopeRecord(
+                            type=d.scope.type,
+                            name=d.scope.name,
+                            requested=",".join(d.scope.actions),
+                            granted=",".join(d.granted),
+                            decided_by=d.decided_by,
+                        )
+                        for d in decisions
+                    ],
+                )
+            )
 
     def failed(
         self,
@@ -136,8 +174,10 @@ class TokenEventLog:
         account = None
         if request is not None and request.credentials is not None:
             account = request.credentials.username
-        elif request is not None:
+        elif request is not None and request.grant_type.value == "basic":
             account = ""
+        latency_ms = round(latency * 1000, 3)
+        client_ip = str(client.address) if client.address else None
         self._log.info(
             "token",
             status=error.status,
@@ -149,7 +189,27 @@ class TokenEventLog:
             grant_type=request.grant_type.value if request is not None else None,
             service=request.service if request is not None else None,
             scopes=[str(s) for s in request.scopes] if request is not None else None,
-            client_ip=str(client.address) if client.address else None,
+            client_ip=client_ip,
             user_agent=client.user_agent,
-            latency_ms=round(latency * 1000, 3),
+            latency_ms=latency_ms,
         )
+        if self._audit is not None:
+            self._audit(
+                AuditRecord(
+                    at=utcnow(),
+                    status=error.status,
+                    outcome="rejected",
+                    account=account,
+                    method=None,
+                    grant_type=request.grant_type.value if request is not None else None,
+                    service=request.service if request is not None else None,
+                    client_ip=client_ip,
+                    user_agent=client.user_agent,
+                    reason=(error.log_reason or error.message)[:500],
+                    latency_ms=latency_ms,
+                    scopes=[
+                        ScopeRecord(s.type, s.name, ",".join(s.actions), "", None)
+                        for s in (request.scopes if request is not None else ())
+                    ],
+                )
+            )

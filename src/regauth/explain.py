@@ -8,13 +8,17 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from regauth.authn.base import Identity
+from regauth.authn.base import Identity, Kind
+from regauth.authn.database import load_user_identity
 from regauth.authz.acl import client_address
 from regauth.authz.base import AccessContext, Decision
+from regauth.authz.grants import GrantAuthorizer, load_snapshot
 from regauth.config import Config
+from regauth.credentials import robot_name_of
+from regauth.datadir import DataDir
 from regauth.protocol.errors import InvalidRequest
 from regauth.protocol.scope import parse_scopes
-from regauth.runtime import build_authorizers
+from regauth.runtime import build_authorizers, grant_authorizer, open_database
 
 __all__ = ["ExplainReport", "explain_scopes"]
 
@@ -64,11 +68,30 @@ class ExplainReport:
         return "\n".join(lines)
 
 
+def _database_identity(
+    config: Config, data_dir: DataDir, account: str
+) -> tuple[Identity | None, GrantAuthorizer | None]:
+    """The account's groups and admin flag, and the grants, from the database if it exists."""
+    if config.database.url is None and not (data_dir.path / "regauth.db").exists():
+        return None, None
+    database = open_database(config, data_dir)
+    try:
+        grants = grant_authorizer(config, load_snapshot(database))
+        identity = None
+        if account and robot_name_of(account) is None:
+            identity = load_user_identity(database, account, method="explain")
+    finally:
+        database.dispose()
+    return identity, grants
+
+
 async def explain_scopes(
     config: Config,
+    data_dir: DataDir,
     *,
     account: str,
     labels: Mapping[str, Sequence[str]],
+    groups: Sequence[str] = (),
     service: str | None,
     client_ip: str | None,
     scopes: Sequence[str],
@@ -84,6 +107,7 @@ async def explain_scopes(
         address = client_address(client_ip)
         if address is None:
             raise InvalidRequest(f"--ip: not an IP address: {client_ip!r}")
+    stored, grants = _database_identity(config, data_dir, account)
     merged: dict[str, list[str]] = {}
     key: str
     values: Sequence[str]
@@ -91,11 +115,27 @@ async def explain_scopes(
     if static is not None:
         for key, values in static.labels.items():
             merged.setdefault(key, []).extend(values)
+    all_groups = list(stored.groups if stored is not None else ()) + list(groups)
+    if all_groups:
+        merged.setdefault("groups", []).extend(all_groups)
     for key, values in labels.items():
         merged.setdefault(key, []).extend(values)
-    frozen = MappingProxyType({k: tuple(v) for k, v in merged.items()})
-    identity = Identity(subject=account, method="explain", labels=frozen)
-    authorizers, _ = build_authorizers(config)
+    frozen = MappingProxyType({k: tuple(dict.fromkeys(v)) for k, v in merged.items()})
+    if not account:
+        kind = Kind.ANONYMOUS
+    elif robot_name_of(account) is not None:
+        kind = Kind.ROBOT
+    else:
+        kind = Kind.USER
+    identity = Identity(
+        subject=account,
+        method="explain",
+        labels=frozen,
+        kind=kind,
+        groups=tuple(dict.fromkeys(all_groups)),
+        is_admin=stored.is_admin if stored is not None else False,
+    )
+    authorizers, _ = build_authorizers(config, grants)
     context = AccessContext(identity=identity, service=chosen, client_ip=address)
     decisions = await authorizers.decide_all(context, parsed)
     return ExplainReport(account=account, service=chosen, labels=frozen, decisions=decisions)

@@ -6,37 +6,86 @@ their objects here, so the server and the CLI decide with the very same code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+import structlog
+
+from regauth.accounts import AccountService
 from regauth.authn.base import Authenticator
 from regauth.authn.cache import CredentialCache
 from regauth.authn.chain import AuthenticatorChain
+from regauth.authn.database import DatabaseAuthenticator
 from regauth.authn.htpasswd import HtpasswdAuthenticator, HtpasswdError
 from regauth.authn.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
+from regauth.authn.refresh import RefreshSettings, RefreshTokens
 from regauth.authn.static import StaticAccount, StaticUsersAuthenticator
 from regauth.authz.acl import AclAuthorizer
 from regauth.authz.chain import AuthorizerChain
+from regauth.authz.grants import GrantAuthorizer, GrantSnapshot, load_snapshot
 from regauth.config import Config
 from regauth.datadir import DataDir, DataDirError
 from regauth.keys import KeyError_, SigningKey, load_signing_key
 from regauth.service import TokenService
+from regauth.store.background import BackgroundWriter
+from regauth.store.database import Database, SchemaError
+from regauth.sync import Change, ChangeWatcher
 
-__all__ = ["Runtime", "StartupError", "build_authorizers", "build_runtime", "load_keys"]
+__all__ = [
+    "Runtime",
+    "StartupError",
+    "build_authorizers",
+    "build_runtime",
+    "check_runtime",
+    "load_keys",
+    "open_database",
+]
+
+log = structlog.get_logger("regauth.runtime")
 
 
 class StartupError(Exception):
     """A problem found while assembling the server; the message names the config key."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Runtime:
     config: Config
     data_dir: DataDir
     signing_key: SigningKey
     service: TokenService
     acl: AclAuthorizer
+    database: Database
+    accounts: AccountService
+    grants: GrantAuthorizer
+    authenticators: AuthenticatorChain
+    writer: BackgroundWriter
+    watcher: ChangeWatcher
+    _started: bool = field(default=False, repr=False)
+
+    async def apply_changes(self, changes: list[Change]) -> None:
+        """Another process changed accounts: drop cached credentials, reload grants."""
+        users = {s for c in changes for s in c.subjects if c.kind in ("user", "group", "robot")}
+        if users:
+            self.authenticators.cache.invalidate_users(users)
+        if any(c.kind in ("user", "group", "grant", "robot") for c in changes):
+            snapshot = await self.database.run(load_snapshot, self.database)
+            self.grants.replace(snapshot)
+
+    async def start(self) -> None:
+        if not self._started:
+            self.writer.start()
+            self.watcher.start()
+            self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            await self.watcher.stop()
+            self.writer.close()
+            self._started = False
+        self.database.dispose()
 
 
 def _check_readable(path: Path | None, key: str) -> None:
@@ -60,7 +109,33 @@ def load_keys(config: Config, data_dir: DataDir) -> SigningKey:
         raise StartupError(str(exc)) from None
 
 
-def build_authenticators(config: Config) -> AuthenticatorChain:
+def database_url(config: Config, data_dir: DataDir) -> str:
+    if config.database.url is not None:
+        return config.database.url.reveal()
+    return f"sqlite:///{data_dir.path / 'regauth.db'}"
+
+
+def open_database(config: Config, data_dir: DataDir, *, upgrade: bool = False) -> Database:
+    """Open the database and make sure its schema is current (creating an empty one)."""
+    url = database_url(config, data_dir)
+    if config.database.url is None:
+        try:
+            data_dir.ensure()
+        except DataDirError as exc:
+            raise StartupError(str(exc)) from None
+    try:
+        database = Database(url, pool_size=config.database.pool_size)
+        database.ensure_schema(upgrade=upgrade or config.database.auto_upgrade)
+    except SchemaError as exc:
+        raise StartupError(str(exc)) from None
+    return database
+
+
+def build_authenticators(
+    config: Config,
+    database: Database | None = None,
+    writer: BackgroundWriter | None = None,
+) -> AuthenticatorChain:
     cache = CredentialCache(
         ttl=config.credential_cache.ttl, max_entries=config.credential_cache.max_entries
     )
@@ -85,32 +160,86 @@ def build_authenticators(config: Config) -> AuthenticatorChain:
             raise StartupError(f"htpasswd: {exc}") from None
         authenticators.append(htpasswd)
         hashes += htpasswd.password_hashes
+    if database is not None:
+        touch = writer.touch if writer is not None else None
+        authenticators.append(DatabaseAuthenticator(database, touch=touch))
     costs = [c for c in (bcrypt_cost(h) for h in hashes) if c is not None]
     dummy = make_dummy_hash(max(costs) if costs else DEFAULT_BCRYPT_COST)
     return AuthenticatorChain(authenticators, dummy, cache)
 
 
-def build_authorizers(config: Config) -> tuple[AuthorizerChain, AclAuthorizer]:
+def build_authorizers(
+    config: Config, grants: GrantAuthorizer | None = None
+) -> tuple[AuthorizerChain, AclAuthorizer]:
     acl = AclAuthorizer.from_config(config.acl)
-    return AuthorizerChain([acl]), acl
+    chain = AuthorizerChain([acl, grants] if grants is not None else [acl])
+    return chain, acl
 
 
-def build_runtime(config: Config, data_dir: DataDir) -> Runtime:
+def grant_authorizer(config: Config, snapshot: GrantSnapshot) -> GrantAuthorizer:
+    return GrantAuthorizer(
+        snapshot,
+        user_namespaces=config.grants.user_namespaces,
+        anonymous_pull=config.grants.anonymous_pull,
+    )
+
+
+def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -> Runtime:
     _check_readable(config.server.certificate, "server.certificate")
     _check_readable(config.server.key, "server.key")
     signing_key = load_keys(config, data_dir)
-    authorizers, acl = build_authorizers(config)
+    database = open_database(config, data_dir, upgrade=upgrade)
+    writer = BackgroundWriter(
+        database,
+        interval=config.audit.flush_interval,
+        retention=datetime.timedelta(days=config.audit.retention_days),
+        audit_enabled=config.audit.enabled,
+    )
+    watcher_holder: list[Runtime] = []
+
+    async def on_changes(changes: list[Change]) -> None:
+        await watcher_holder[0].apply_changes(changes)
+
+    watcher = ChangeWatcher(database, on_changes, interval=config.database.sync_interval)
+    watcher.prime()
+    grants = grant_authorizer(config, load_snapshot(database))
+    authorizers, acl = build_authorizers(config, grants)
+    authenticators = build_authenticators(config, database, writer)
+    refresh = None
+    if config.refresh_tokens.enabled:
+        refresh = RefreshTokens(
+            database,
+            RefreshSettings(
+                idle_lifetime=config.refresh_tokens.idle_lifetime,
+                absolute_lifetime=config.refresh_tokens.absolute_lifetime,
+                bind_client=config.refresh_tokens.bind_client,
+            ),
+            touch=writer.touch,
+        )
     service = TokenService(
-        authenticators=build_authenticators(config),
+        authenticators=authenticators,
         authorizers=authorizers,
         signer=signing_key.signer,
         issuer=config.token.issuer,
         services=config.token.service,
         expires_in=config.token.expiration,
+        refresh_tokens=refresh,
     )
-    return Runtime(
-        config=config, data_dir=data_dir, signing_key=signing_key, service=service, acl=acl
+    runtime = Runtime(
+        config=config,
+        data_dir=data_dir,
+        signing_key=signing_key,
+        service=service,
+        acl=acl,
+        database=database,
+        accounts=AccountService(database),
+        grants=grants,
+        authenticators=authenticators,
+        writer=writer,
+        watcher=watcher,
     )
+    watcher_holder.append(runtime)
+    return runtime
 
 
 def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
@@ -143,7 +272,11 @@ def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
         state = "present" if (data_dir.path / GENERATED_KEY).exists() else "created on first start"
         summary.append(f"signing key: generated in {data_dir.path} ({state})")
     chain = build_authenticators(config)
-    summary.append("authenticators: " + (", ".join(a.name for a in chain.authenticators) or "none"))
+    names = [a.name for a in chain.authenticators] + ["database"]
+    summary.append("authenticators: " + ", ".join(names))
     summary.append(f"static users: {len([u for u in config.users if u])}")
     summary.append(f"acl rules: {len(config.acl)}")
+    from regauth.store.database import describe_url
+
+    summary.append(f"database: {describe_url(database_url(config, data_dir))}")
     return summary

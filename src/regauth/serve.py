@@ -16,7 +16,7 @@ from types import FrameType
 
 from regauth.config import Config, load_config
 from regauth.datadir import DataDir
-from regauth.defaults import default_config
+from regauth.defaults import bootstrap_admin, default_config
 from regauth.events import configure_logging
 from regauth.registry_config import render_yaml, settings_for, write_trust_files
 from regauth.runtime import Runtime, build_runtime
@@ -33,6 +33,7 @@ class ServeOptions:
     config_path: Path | None
     data_dir: DataDir
     workers: int
+    upgrade: bool = False
 
 
 def load_effective_config(config_path: Path | None, data_dir: DataDir) -> Config:
@@ -59,12 +60,12 @@ def _banner(runtime: Runtime, admin_password: str | None, bundle: Path, jwks: Pa
             "regauth: created the admin user; this password is shown only once:",
             "  username: admin",
             f"  password: {admin_password}",
-            f"  (stored as a bcrypt hash in {runtime.data_dir.htpasswd};"
-            " add users with `htpasswd -B` or `regauth hash-password`)",
+            "  (add users with `regauth user add NAME`; see `regauth --help`)",
             "",
         ]
     lines += [
         f"regauth: token endpoint {config.server.realm()}",
+        f"regauth: database {runtime.database.display_url}",
         "regauth: add this to the registry's config.yml:",
         render_yaml(settings_for(config, bundle, jwks)).rstrip("\n"),
         "",
@@ -76,15 +77,15 @@ def _exit_quietly(_signal: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def run(options: ServeOptions, config: Config, admin_password: str | None) -> None:
+def run(options: ServeOptions, config: Config) -> None:
     import uvicorn
 
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal against the
     # handler that was installed before it started: make that an orderly exit with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_quietly)
-
-    runtime = build_runtime(config, options.data_dir)
+    runtime = build_runtime(config, options.data_dir, upgrade=options.upgrade)
+    admin_password = bootstrap_admin(runtime.accounts) if options.config_path is None else None
     bundle, jwks = write_trust_files(runtime.signing_key, options.data_dir.path)
     print(_banner(runtime, admin_password, bundle, jwks), flush=True)
     configure_logging(config.log.level, config.log.format)
@@ -102,6 +103,7 @@ def run(options: ServeOptions, config: Config, admin_password: str | None) -> No
         "ssl_keyfile": str(config.server.key) if config.server.key else None,
     }
     if options.workers > 1:
+        runtime.database.dispose()
         os.environ[_ENV_CONFIG] = str(options.config_path or "")
         os.environ[_ENV_DATA_DIR] = str(options.data_dir.path)
         uvicorn.run(

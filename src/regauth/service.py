@@ -16,6 +16,7 @@ from typing import Any
 
 from regauth.authn.base import ANONYMOUS, Identity
 from regauth.authn.chain import AuthenticationFailed, AuthenticatorChain
+from regauth.authn.refresh import RefreshTokens
 from regauth.authz.base import AccessContext, Decision, IpAddress
 from regauth.authz.chain import AuthorizerChain
 from regauth.protocol.claims import AccessEntry, build_claims, token_response
@@ -63,6 +64,7 @@ class TokenService:
         expires_in: int,
         clock: Callable[[], float] = time.time,
         jwt_id: Callable[[], str] = new_jwt_id,
+        refresh_tokens: RefreshTokens | None = None,
     ) -> None:
         if not services:
             raise ValueError("at least one service is needed")
@@ -74,6 +76,7 @@ class TokenService:
         self._expires_in = expires_in
         self._clock = clock
         self._jwt_id = jwt_id
+        self._refresh = refresh_tokens
 
     @property
     def authorizers(self) -> AuthorizerChain:
@@ -91,9 +94,11 @@ class TokenService:
 
     async def authenticate(self, request: TokenRequest) -> Identity:
         if request.grant_type is GrantType.REFRESH_TOKEN:
-            raise UnsupportedGrantType(
-                "refresh tokens are not enabled on this server: use grant_type=password"
-            )
+            if self._refresh is None or request.refresh_token is None:
+                raise UnsupportedGrantType(
+                    "refresh tokens are not enabled on this server: use grant_type=password"
+                )
+            return await self._refresh.exchange(request.refresh_token, request.client_id)
         credentials = request.credentials
         if credentials is None:
             if request.account:
@@ -130,5 +135,15 @@ class TokenService:
             jwt_id=self._jwt_id(),
         )
         token = self._signer.sign(claims)
-        body = token_response(token, expires_in=self._expires_in, issued_at=issued_at)
+        refresh_token = None
+        if (
+            request.offline
+            and self._refresh is not None
+            and request.grant_type is not GrantType.REFRESH_TOKEN
+            and self._refresh.can_issue(identity)
+        ):
+            refresh_token = await self._refresh.issue(identity, request.client_id)
+        body = token_response(
+            token, expires_in=self._expires_in, issued_at=issued_at, refresh_token=refresh_token
+        )
         return IssuedToken(body=body, identity=identity, service=service, decisions=decisions)

@@ -139,9 +139,9 @@ async def test_oauth2_errors_use_oauth_bodies(runtime: Runtime, client_for: Clie
         "/auth",
         data={"grant_type": "refresh_token", "refresh_token": "r", "client_id": "containers/image"},
     )
-    # 400 makes containerd fall back to GET; no refresh token exists to be exchanged
+    # 400 makes containerd fall back to GET
     assert refresh.status_code == 400
-    assert refresh.json()["error"] == "unsupported_grant_type"
+    assert refresh.json()["error"] == "invalid_grant"
     json_body = await client.post("/auth", json={"grant_type": "password"})
     assert json_body.status_code == 400
     assert json_body.json()["error"] == "invalid_request"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -28,9 +29,13 @@ def test_zero_config_start(tmp_path: Path) -> None:
         assert (data / "bundle.pem").exists()
         assert (data / "jwks.json").exists()
         assert (data / "token-signing.key").stat().st_mode & 0o077 == 0
-        htpasswd = (data / "htpasswd").read_text()
-        assert password not in htpasswd
-        assert htpasswd.startswith("admin:$2")
+        with sqlite3.connect(data / "regauth.db") as database:
+            stored = database.execute(
+                "SELECT password_hash, is_admin FROM users WHERE username = 'admin'"
+            ).fetchone()
+        assert stored[0].startswith("$argon2id$")
+        assert password not in stored[0]
+        assert stored[1] == 1
         with server.client() as client:
             ok = client.get(
                 "/auth",

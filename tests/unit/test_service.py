@@ -136,12 +136,23 @@ async def test_oauth2_password_grant_returns_no_refresh_token(make_runtime: Runt
     assert issued.decisions[0].granted == ("pull",)
 
 
-async def test_refresh_grant_is_unsupported(make_runtime: RuntimeFactory) -> None:
-    runtime = make_runtime(config())
+async def test_refresh_grant_without_refresh_tokens_is_unsupported(
+    make_runtime: RuntimeFactory,
+) -> None:
+    runtime = make_runtime(config(refresh_tokens={"enabled": False}))
     request = TokenRequest(grant_type=GrantType.REFRESH_TOKEN, refresh_token=Secret("x"))
     with pytest.raises(UnsupportedGrantType) as caught:
         await runtime.service.issue(request, CLIENT)
     assert caught.value.status == 400
+
+
+async def test_unknown_refresh_token_is_invalid_grant(make_runtime: RuntimeFactory) -> None:
+    runtime = make_runtime(config())
+    request = TokenRequest(grant_type=GrantType.REFRESH_TOKEN, refresh_token=Secret("x"))
+    with pytest.raises(InvalidGrant) as caught:
+        await runtime.service.issue(request, CLIENT)
+    assert caught.value.status == 400
+    assert caught.value.oauth_body()["error"] == "invalid_grant"
 
 
 async def test_account_must_match_the_user(make_runtime: RuntimeFactory) -> None:
@@ -182,7 +193,6 @@ async def test_unknown_user_costs_a_hash_of_the_same_cost(
 
 class _Broken:
     name = "broken"
-    cacheable = False
 
     async def refresh(self) -> None:
         return None
@@ -193,14 +203,13 @@ class _Broken:
 
 class _Knows:
     name = "knows"
-    cacheable = False
 
     async def refresh(self) -> None:
         return None
 
     async def authenticate(self, username: str, password: Secret) -> AuthResult:
         if username == "carol":
-            return AuthResult.success(Identity("carol", self.name))
+            return AuthResult.success(Identity("carol", self.name), cacheable=False)
         return AuthResult.unknown()
 
 

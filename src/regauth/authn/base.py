@@ -18,9 +18,52 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
+from regauth.authz.repository_patterns import compile_repository_pattern
+from regauth.protocol.scope import Scope
 from regauth.protocol.secret import Secret
 
-__all__ = ["ANONYMOUS", "AuthResult", "Authenticator", "Identity", "Outcome"]
+__all__ = [
+    "ANONYMOUS",
+    "AuthResult",
+    "Authenticator",
+    "Identity",
+    "Kind",
+    "Outcome",
+    "Restriction",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """What a credential may be used for, beyond what its owner may do (a narrowed token)."""
+
+    #: repository patterns (``team/*``); None: any repository
+    repositories: tuple[str, ...] | None = None
+    #: actions; None: any
+    actions: frozenset[str] | None = None
+
+    def permits(self, scope: Scope, action: str) -> bool:
+        if self.actions is not None and action not in self.actions:
+            return False
+        if self.repositories is None:
+            return True
+        if scope.type != "repository":
+            return False
+        return any(compile_repository_pattern(p).fullmatch(scope.name) for p in self.repositories)
+
+    def describe(self) -> str:
+        parts = []
+        if self.repositories is not None:
+            parts.append("repositories " + ", ".join(self.repositories))
+        if self.actions is not None:
+            parts.append("actions " + ", ".join(sorted(self.actions)))
+        return "token limited to " + "; ".join(parts)
+
+
+class Kind(enum.Enum):
+    ANONYMOUS = "anonymous"
+    USER = "user"
+    ROBOT = "robot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,16 +71,25 @@ class Identity:
     """Who a token is for. ``subject`` is the account name; ``""`` is anonymous."""
 
     subject: str
-    #: how the identity was established: "anonymous", "static", "htpasswd", ...
+    #: how the identity was established: "anonymous", "static", "htpasswd", "database", ...
     method: str
     labels: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+    kind: Kind = Kind.USER
+    groups: tuple[str, ...] = ()
+    #: a regauth administrator (admin API, catalog)
+    is_admin: bool = False
+    #: the kind of secret presented: password, token, robot, refresh_token, idp_token, none
+    credential: str = "password"
+    restriction: Restriction | None = None
+    #: database id of the user, when the user has a row there
+    user_id: int | None = None
 
     @property
     def anonymous(self) -> bool:
-        return self.subject == ""
+        return self.kind is Kind.ANONYMOUS
 
 
-ANONYMOUS = Identity(subject="", method="anonymous")
+ANONYMOUS = Identity(subject="", method="anonymous", kind=Kind.ANONYMOUS, credential="none")
 
 
 class Outcome(enum.Enum):
@@ -52,6 +104,9 @@ class AuthResult:
     identity: Identity | None = None
     #: for the log only, never shown to the client and never containing the secret
     reason: str = ""
+    #: whether the credential cache may remember this success (not for revocable tokens,
+    #: which must stop working at once)
+    cacheable: bool = False
 
     @classmethod
     def unknown(cls) -> AuthResult:
@@ -62,8 +117,8 @@ class AuthResult:
         return cls(Outcome.DENIED, reason=reason)
 
     @classmethod
-    def success(cls, identity: Identity) -> AuthResult:
-        return cls(Outcome.AUTHENTICATED, identity=identity)
+    def success(cls, identity: Identity, *, cacheable: bool) -> AuthResult:
+        return cls(Outcome.AUTHENTICATED, identity=identity, cacheable=cacheable)
 
 
 _UNKNOWN = AuthResult(Outcome.UNKNOWN)
@@ -72,9 +127,6 @@ _UNKNOWN = AuthResult(Outcome.UNKNOWN)
 class Authenticator(Protocol):
     #: short name for logs and the ``method`` of identities it creates
     name: str
-    #: whether a success may be remembered by the credential cache (False for credentials
-    #: that can be revoked elsewhere and must stop working at once)
-    cacheable: bool
 
     async def refresh(self) -> None:
         """Notice changes to the backing data (cheap; called before every authentication)."""

@@ -68,7 +68,7 @@ class AuthenticatorChain:
                 failure = failure or exc
                 continue
             if result.outcome is Outcome.AUTHENTICATED and result.identity is not None:
-                if authenticator.cacheable:
+                if result.cacheable:
                     self._cache.put(username, password, result.identity)
                 return result.identity
             if result.outcome is Outcome.DENIED:

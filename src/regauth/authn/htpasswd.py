@@ -66,7 +66,6 @@ def _signature(stat: os.stat_result) -> tuple[int, int, int]:
 
 class HtpasswdAuthenticator:
     name = "htpasswd"
-    cacheable = True
 
     def __init__(
         self,
@@ -154,5 +153,5 @@ class HtpasswdAuthenticator:
         if encoded is None:
             return AuthResult.denied("unsupported password hash format in htpasswd")
         if await verify_password_off_loop(encoded, password.encode()):
-            return AuthResult.success(Identity(username, self.name))
+            return AuthResult.success(Identity(username, self.name), cacheable=True)
         return AuthResult.denied("wrong password")

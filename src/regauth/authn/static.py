@@ -21,7 +21,6 @@ class StaticAccount:
 
 class StaticUsersAuthenticator:
     name = "static"
-    cacheable = True
 
     def __init__(self, accounts: Mapping[str, StaticAccount]) -> None:
         self._accounts = dict(accounts)
@@ -38,5 +37,5 @@ class StaticUsersAuthenticator:
         if account is None:
             return AuthResult.unknown()
         if await verify_password_off_loop(account.password_hash.reveal(), password.encode()):
-            return AuthResult.success(Identity(username, self.name, account.labels))
+            return AuthResult.success(Identity(username, self.name, account.labels), cacheable=True)
         return AuthResult.denied("wrong password")

@@ -23,10 +23,11 @@ _KEYCLOAK_PATH = re.compile(r"/auth/realms/[^/]+/protocol/docker-v2/auth")
 class RegauthApp:
     def __init__(self, runtime: Runtime) -> None:
         config = runtime.config
+        self._runtime = runtime
         self._prefix = config.server.path_prefix
         token = TokenEndpoint(
             runtime.service,
-            TokenEventLog(),
+            TokenEventLog(audit=runtime.writer.audit),
             ClientAddressResolver(config.server.proxy_headers, config.server.trusted_proxies),
             basic_realm=config.token.issuer,
         )
@@ -63,8 +64,14 @@ class RegauthApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    await self._runtime.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)[:500]})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                await self._runtime.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -1,8 +1,5 @@
-"""The ``regauth`` command. Heavy modules are imported inside commands so ``--help`` is quick.
-
-Exit status: 0 success, 1 a negative answer (``policy explain`` found a denial), 2 bad input or
-configuration (one line naming the problem on stderr).
-"""
+"""Running and wiring the server: serve, check-config, policy explain, registry-config,
+hash-password."""
 
 from __future__ import annotations
 
@@ -10,64 +7,14 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-if TYPE_CHECKING:
-    from regauth.config import Config
-    from regauth.datadir import DataDir
-
-EXIT_DENIED = 1
-EXIT_USAGE = 2
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="REGAUTH_CONFIG",
-    default=None,
-    help="Configuration file (YAML). Without it, the built-in defaults. Env: REGAUTH_CONFIG.",
-)
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="REGAUTH_DATA_DIR",
-    default=None,
-    help="Folder for generated keys and state (default ./regauth-data). Env: REGAUTH_DATA_DIR.",
-)
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"regauth: {message}", err=True)
-    sys.exit(EXIT_USAGE)
-
-
-def _load(config_path: Path | None, data_dir: Path | None) -> tuple[Config, DataDir]:
-    from regauth.config import ConfigError
-    from regauth.datadir import DataDir
-    from regauth.serve import load_effective_config
-
-    directory = DataDir.resolve(data_dir)
-    if config_path is not None and not config_path.exists():
-        fail(f"config file not found: {config_path}")
-    try:
-        return load_effective_config(config_path, directory), directory
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"regauth: config error: {problem}", err=True)
-        sys.exit(EXIT_USAGE)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="regauth")
-def main() -> None:
-    """regauth: token authentication for Docker/OCI registries."""
+from regauth.cli.common import EXIT_DENIED, fail, load, main, state_options
 
 
 @main.command()
-@config_option
-@data_dir_option
+@state_options
 @click.option("--listen", help="host:port to listen on (overrides server.listen).")
 @click.option(
     "--workers",
@@ -75,8 +22,17 @@ def main() -> None:
     default=None,
     help="Worker processes (default: the number of CPU cores).",
 )
+@click.option(
+    "--upgrade",
+    is_flag=True,
+    help="Apply pending database migrations instead of refusing to start.",
+)
 def serve(
-    config_path: Path | None, data_dir: Path | None, listen: str | None, workers: int | None
+    config_path: Path | None,
+    data_dir: Path | None,
+    listen: str | None,
+    workers: int | None,
+    upgrade: bool,
 ) -> None:
     """Run the token server."""
     from regauth.runtime import StartupError
@@ -84,27 +40,25 @@ def serve(
 
     if listen is not None:
         os.environ["REGAUTH_SERVER__LISTEN"] = listen
-    config, directory = _load(config_path, data_dir)
+    config, directory = load(config_path, data_dir)
     try:
         directory.ensure()
     except Exception as exc:  # reported as one line, never a traceback
         fail(str(exc))
-    admin_password = directory.ensure_admin() if config_path is None else None
-    options = ServeOptions(config_path, directory, workers or os.cpu_count() or 1)
+    options = ServeOptions(config_path, directory, workers or os.cpu_count() or 1, upgrade)
     try:
-        run(options, config, admin_password)
+        run(options, config)
     except StartupError as exc:
         fail(str(exc))
 
 
 @main.command("check-config")
-@config_option
-@data_dir_option
+@state_options
 def check_config(config_path: Path | None, data_dir: Path | None) -> None:
     """Validate a configuration and report what it sets up (exit 0, or 2 on a problem)."""
     from regauth.runtime import StartupError, check_runtime
 
-    config, directory = _load(config_path, data_dir)
+    config, directory = load(config_path, data_dir)
     try:
         summary = check_runtime(config, directory)
     except StartupError as exc:
@@ -130,10 +84,10 @@ def _parse_labels(values: tuple[str, ...]) -> dict[str, list[str]]:
 
 
 @policy.command()
-@config_option
-@data_dir_option
+@state_options
 @click.option("--account", required=True, help='Account name ("" for anonymous).')
 @click.option("--label", "labels", multiple=True, help="A label KEY=VALUE (repeatable).")
+@click.option("--group", "groups", multiple=True, help="A group the account is in (repeatable).")
 @click.option("--service", default=None, help="Service (default: the first configured).")
 @click.option("--ip", "client_ip", default=None, help="Client address, for ip rules.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -143,6 +97,7 @@ def explain(
     data_dir: Path | None,
     account: str,
     labels: tuple[str, ...],
+    groups: tuple[str, ...],
     service: str | None,
     client_ip: str | None,
     as_json: bool,
@@ -151,20 +106,24 @@ def explain(
     """Show, per SCOPE, what ACCOUNT is granted and denied and which rule decided.
 
     Exit status 0 when everything asked for is granted, 1 when anything is denied, 2 on bad
-    input. Labels of a static user in the configuration are included automatically.
+    input. Labels of a static user in the configuration, and the groups and admin flag of a
+    database user, are included automatically. Robots are named robot+NAME.
     """
     import asyncio
 
     from regauth.explain import explain_scopes
     from regauth.protocol.errors import ProtocolError
+    from regauth.runtime import StartupError
 
-    config, _ = _load(config_path, data_dir)
+    config, directory = load(config_path, data_dir)
     try:
         report = asyncio.run(
             explain_scopes(
                 config,
+                directory,
                 account=account,
                 labels=_parse_labels(labels),
+                groups=groups,
                 service=service,
                 client_ip=client_ip,
                 scopes=scopes,
@@ -172,7 +131,7 @@ def explain(
         )
     except ProtocolError as exc:
         fail(exc.message)
-    except ValueError as exc:
+    except (ValueError, StartupError) as exc:
         fail(str(exc))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
@@ -182,8 +141,7 @@ def explain(
 
 
 @main.command("registry-config")
-@config_option
-@data_dir_option
+@state_options
 @click.option(
     "--format",
     "output_format",
@@ -209,7 +167,7 @@ def registry_config(
     from regauth import registry_config as rc
     from regauth.runtime import StartupError, load_keys
 
-    config, directory = _load(config_path, data_dir)
+    config, directory = load(config_path, data_dir)
     if service is not None and service not in config.token.service:
         fail(f"--service {service!r} is not one of token.service: {config.token.service}")
     try:

@@ -1,0 +1,231 @@
+"""Users, robots and personal access tokens from regauth's database.
+
+* ``robot+NAME`` with a robot secret: the robot, if it is neither revoked nor expired.
+* a username with a personal access token as the password: the token's owner, limited to the
+  token's repositories and actions.
+* a username with a password: the user, if enabled. bcrypt hashes (from an import) are
+  replaced by argon2id ones after the first successful login.
+
+Tokens and robot secrets are looked up by their SHA-256 on every request, so a revocation
+through any instance applies at once everywhere; only password successes may be cached.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from regauth.authn.base import AuthResult, Identity, Kind, Restriction
+from regauth.authn.passwords import hash_password_argon2, verify_password_off_loop
+from regauth.credentials import PAT_PREFIX, ROBOT_PREFIX, robot_name_of, secret_hash
+from regauth.protocol.secret import Secret
+from regauth.store.database import Database
+from regauth.store.models import (
+    Group,
+    GroupMember,
+    PersonalAccessToken,
+    Robot,
+    User,
+    utcnow,
+)
+
+__all__ = ["DatabaseAuthenticator", "identity_for_user", "load_user_identity"]
+
+Touch = Callable[[str, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _UserRow:
+    id: int
+    username: str
+    password_hash: str | None
+    enabled: bool
+    is_admin: bool
+    groups: tuple[str, ...]
+
+
+def _groups(session: Session, user_id: int) -> tuple[str, ...]:
+    return tuple(
+        session.scalars(
+            select(Group.name)
+            .join(GroupMember, GroupMember.group_id == Group.id)
+            .where(GroupMember.user_id == user_id)
+            .order_by(Group.name)
+        )
+    )
+
+
+def _user_row(session: Session, user: User) -> _UserRow:
+    return _UserRow(
+        user.id,
+        user.username,
+        user.password_hash,
+        user.enabled,
+        user.is_admin,
+        _groups(session, user.id),
+    )
+
+
+def identity_for_user(
+    row_id: int,
+    username: str,
+    groups: tuple[str, ...],
+    is_admin: bool,
+    *,
+    method: str,
+    credential: str,
+    restriction: Restriction | None = None,
+) -> Identity:
+    return Identity(
+        subject=username,
+        method=method,
+        labels=MappingProxyType({"groups": groups}),
+        kind=Kind.USER,
+        groups=groups,
+        is_admin=is_admin,
+        credential=credential,
+        restriction=restriction,
+        user_id=row_id,
+    )
+
+
+def load_user_identity(database: Database, username: str, *, method: str) -> Identity | None:
+    """The identity of a database user (groups, admin flag), or None if unknown/disabled."""
+    with database.read() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None or not user.enabled:
+            return None
+        row = _user_row(session, user)
+    return identity_for_user(
+        row.id, row.username, row.groups, row.is_admin, method=method, credential="none"
+    )
+
+
+def _expired(moment: datetime.datetime | None, now: datetime.datetime) -> bool:
+    return moment is not None and moment <= now
+
+
+class DatabaseAuthenticator:
+    name = "database"
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        touch: Touch | None = None,
+        clock: Callable[[], datetime.datetime] = utcnow,
+    ) -> None:
+        self._db = database
+        self._touch = touch or (lambda _kind, _id: None)
+        self._clock = clock
+
+    async def refresh(self) -> None:
+        return None
+
+    async def authenticate(self, username: str, password: Secret) -> AuthResult:
+        robot = robot_name_of(username)
+        if robot is not None:
+            return await self._db.run(self._robot, robot, password)
+        if password.reveal().startswith(PAT_PREFIX):
+            return await self._db.run(self._token, username, password)
+        row = await self._db.run(self._find_user, username)
+        if row is None or row.password_hash is None:
+            return AuthResult.unknown()
+        if not await verify_password_off_loop(row.password_hash, password.encode()):
+            return AuthResult.denied("wrong password")
+        if not row.enabled:
+            return AuthResult.denied("user is disabled")
+        if not row.password_hash.startswith("$argon2id$"):
+            await self._db.run(self._upgrade_hash, row, password)
+        identity = identity_for_user(
+            row.id, row.username, row.groups, row.is_admin, method=self.name, credential="password"
+        )
+        return AuthResult.success(identity, cacheable=True)
+
+    def _find_user(self, username: str) -> _UserRow | None:
+        with self._db.read() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            return _user_row(session, user) if user is not None else None
+
+    def _upgrade_hash(self, row: _UserRow, password: Secret) -> None:
+        from sqlalchemy import update
+
+        with self._db.write() as session:
+            session.execute(
+                update(User)
+                .where(User.id == row.id, User.password_hash == row.password_hash)
+                .values(password_hash=hash_password_argon2(password.encode()))
+            )
+
+    def _robot(self, name: str, password: Secret) -> AuthResult:
+        now = self._clock()
+        with self._db.read() as session:
+            robot = None
+            if password.reveal().startswith(ROBOT_PREFIX):
+                robot = session.scalar(
+                    select(Robot).where(Robot.secret_hash == secret_hash(password.reveal()))
+                )
+            if robot is None or robot.name != name:
+                known = session.scalar(select(Robot.id).where(Robot.name == name)) is not None
+                return AuthResult.denied("wrong robot secret") if known else AuthResult.unknown()
+            if robot.revoked_at is not None:
+                return AuthResult.denied("robot is revoked")
+            if _expired(robot.expires_at, now):
+                return AuthResult.denied("robot has expired")
+            self._touch("robot", robot.id)
+            identity = Identity(
+                subject=f"robot+{robot.name}",
+                method=self.name,
+                kind=Kind.ROBOT,
+                credential="robot",
+            )
+            return AuthResult.success(identity, cacheable=False)
+
+    def _token(self, username: str, password: Secret) -> AuthResult:
+        now = self._clock()
+        with self._db.read() as session:
+            found = session.execute(
+                select(PersonalAccessToken, User)
+                .join(User, User.id == PersonalAccessToken.user_id)
+                .where(PersonalAccessToken.token_hash == secret_hash(password.reveal()))
+            ).first()
+            if found is None:
+                known = session.scalar(select(User.id).where(User.username == username))
+                if known is None:
+                    return AuthResult.unknown()
+                return AuthResult.denied("unknown or revoked personal access token")
+            token, user = found
+            if user.username != username:
+                return AuthResult.denied("personal access token of another user")
+            if token.revoked_at is not None:
+                return AuthResult.denied("personal access token is revoked")
+            if _expired(token.expires_at, now):
+                return AuthResult.denied("personal access token has expired")
+            if not user.enabled:
+                return AuthResult.denied("user is disabled")
+            restriction = None
+            if token.repositories is not None or token.actions is not None:
+                restriction = Restriction(
+                    repositories=tuple(json.loads(token.repositories))
+                    if token.repositories
+                    else None,
+                    actions=frozenset(json.loads(token.actions)) if token.actions else None,
+                )
+            self._touch("token", token.id)
+            row = _user_row(session, user)
+        identity = identity_for_user(
+            row.id,
+            row.username,
+            row.groups,
+            row.is_admin,
+            method=self.name,
+            credential="token",
+            restriction=restriction,
+        )
+        return AuthResult.success(identity, cacheable=False)

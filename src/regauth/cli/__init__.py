@@ -1,0 +1,12 @@
+"""The ``regauth`` command. Heavy modules are imported inside commands so ``--help`` is quick.
+
+Exit status: 0 success, 1 a negative answer (``policy explain`` found a denial), 2 bad input or
+configuration (one line naming the problem on stderr).
+"""
+
+from regauth.cli.common import main
+
+# the subcommands register themselves on ``main``
+from regauth.cli import admin, audit, database, server  # noqa: F401  isort: skip
+
+__all__ = ["main"]

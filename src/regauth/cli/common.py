@@ -1,0 +1,113 @@
+"""Shared pieces of the command line: the group, the state options, output, failure."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+if TYPE_CHECKING:
+    from regauth.accounts import AccountService
+    from regauth.config import Config
+    from regauth.datadir import DataDir
+
+EXIT_DENIED = 1
+EXIT_USAGE = 2
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="regauth")
+def main() -> None:
+    """regauth: token authentication for Docker/OCI registries."""
+
+
+def state_options(function: F) -> F:
+    """``--config`` and ``--data-dir``, the same on every command that needs state."""
+    function = click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="REGAUTH_DATA_DIR",
+        default=None,
+        help="Folder for generated keys and the SQLite database (default ./regauth-data). "
+        "Env: REGAUTH_DATA_DIR.",
+    )(function)
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="REGAUTH_CONFIG",
+        default=None,
+        help="Configuration file (YAML); without it, the built-in defaults. Env: REGAUTH_CONFIG.",
+    )(function)
+
+
+def json_option(function: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(function)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"regauth: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def load(config_path: Path | None, data_dir: Path | None) -> tuple[Config, DataDir]:
+    from regauth.config import ConfigError
+    from regauth.datadir import DataDir
+    from regauth.serve import load_effective_config
+
+    directory = DataDir.resolve(data_dir)
+    if config_path is not None and not config_path.exists():
+        fail(f"config file not found: {config_path}")
+    try:
+        return load_effective_config(config_path, directory), directory
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"regauth: config error: {problem}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def account_service(config_path: Path | None, data_dir: Path | None) -> AccountService:
+    from regauth.accounts import AccountService
+    from regauth.runtime import StartupError, open_database
+
+    config, directory = load(config_path, data_dir)
+    try:
+        return AccountService(open_database(config, directory))
+    except StartupError as exc:
+        fail(str(exc))
+
+
+def emit(data: Any, as_json: bool, table: Callable[[], None] | None = None) -> None:
+    if as_json or table is None:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        table()
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    rendered = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        rendered.add_column(column)
+    for row in rows:
+        rendered.add_row(*["" if v is None else str(v) for v in row])
+    Console(soft_wrap=True).print(rendered)
+
+
+def read_password(prompt: str = "Password") -> str:
+    """One line from stdin when it is not a terminal, else a hidden prompt asked twice."""
+    if sys.stdin.isatty():
+        return str(click.prompt(prompt, hide_input=True, confirmation_prompt=True))
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def short_time(value: str | None) -> str:
+    return value.replace("T", " ")[:19] if value else "-"

@@ -1,0 +1,205 @@
+"""The background writer: batches audit records and last-use times into few transactions.
+
+The token path calls :meth:`BackgroundWriter.audit` and :meth:`BackgroundWriter.touch`, which
+only append to an in-memory queue. A thread writes the queue every ``interval`` seconds (or
+sooner when it grows), prunes audit records past their retention once an hour, and flushes
+what is left when the process stops. If the queue overflows (the database is down for long),
+the oldest records are dropped and counted, never the token path blocked.
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import delete, insert, update
+
+from regauth.audit import AuditRecord
+from regauth.store.database import Database
+from regauth.store.models import (
+    AuditEvent,
+    AuditScope,
+    ChangeLog,
+    PersonalAccessToken,
+    RefreshToken,
+    Robot,
+    utcnow,
+)
+
+__all__ = ["BackgroundWriter"]
+
+log = structlog.get_logger("regauth.store")
+
+_TOUCHABLE: dict[str, type[PersonalAccessToken] | type[Robot] | type[RefreshToken]] = {
+    "token": PersonalAccessToken,
+    "robot": Robot,
+    "refresh_token": RefreshToken,
+}
+MAX_QUEUE = 100_000
+CHANGE_LOG_RETENTION = datetime.timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Touch:
+    kind: str
+    id: int
+    at: datetime.datetime
+
+
+class BackgroundWriter:
+    def __init__(
+        self,
+        database: Database,
+        *,
+        interval: float = 1.0,
+        batch_size: int = 500,
+        retention: datetime.timedelta | None = datetime.timedelta(days=90),
+        audit_enabled: bool = True,
+    ) -> None:
+        self._db = database
+        self._interval = interval
+        self._batch_size = batch_size
+        self._retention = retention
+        self._audit_enabled = audit_enabled
+        self._records: deque[AuditRecord] = deque()
+        self._touches: dict[tuple[str, int], datetime.datetime] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pruned_at = 0.0
+        self.dropped = 0
+        self.written = 0
+
+    # called from the event loop: no I/O, no waiting
+    def audit(self, record: AuditRecord) -> None:
+        if not self._audit_enabled:
+            return
+        with self._lock:
+            if len(self._records) >= MAX_QUEUE:
+                self._records.popleft()
+                self.dropped += 1
+            self._records.append(record)
+            if len(self._records) >= self._batch_size:
+                self._wake.set()
+
+    def touch(self, kind: str, row_id: int) -> None:
+        with self._lock:
+            self._touches[(kind, row_id)] = utcnow()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="regauth-writer", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the thread after a last flush."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        else:
+            self.flush()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self._flush_logging_errors()
+            self._maybe_prune()
+        self._flush_logging_errors()
+
+    def _flush_logging_errors(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:  # the database may be down: keep the records, try later
+            log.error("audit/last-use write failed, will retry", error=str(exc)[:300])
+
+    def flush(self) -> None:
+        with self._lock:
+            records = list(self._records)
+            self._records.clear()
+            touches = self._touches
+            self._touches = {}
+        if not records and not touches:
+            return
+        try:
+            with self._db.write() as session:
+                for start in range(0, len(records), self._batch_size):
+                    self._insert(session, records[start : start + self._batch_size])
+                for (kind, row_id), at in touches.items():
+                    model = _TOUCHABLE[kind]
+                    session.execute(update(model).where(model.id == row_id).values(last_used_at=at))
+        except Exception:
+            with self._lock:  # put them back, oldest first, within the bound
+                self._records.extendleft(reversed(records))
+                while len(self._records) > MAX_QUEUE:
+                    self._records.popleft()
+                    self.dropped += 1
+                for key, at in touches.items():
+                    self._touches.setdefault(key, at)
+            raise
+        self.written += len(records)
+
+    @staticmethod
+    def _insert(session: object, records: list[AuditRecord]) -> None:
+        from sqlalchemy.orm import Session
+
+        assert isinstance(session, Session)
+        if not records:
+            return
+        ids = session.scalars(
+            insert(AuditEvent).returning(AuditEvent.id, sort_by_parameter_order=True),
+            [
+                {
+                    "at": r.at,
+                    "status": r.status,
+                    "outcome": r.outcome,
+                    "account": r.account[:256] if r.account is not None else None,
+                    "method": r.method,
+                    "grant_type": r.grant_type,
+                    "service": r.service[:256] if r.service else r.service,
+                    "client_ip": r.client_ip,
+                    "user_agent": r.user_agent[:256] if r.user_agent else r.user_agent,
+                    "reason": r.reason[:500] if r.reason else r.reason,
+                    "latency_ms": r.latency_ms,
+                }
+                for r in records
+            ],
+        ).all()
+        scope_rows = [
+            {
+                "event_id": event_id,
+                "type": s.type,
+                "name": s.name,
+                "requested": s.requested[:128],
+                "granted": s.granted[:128],
+                "decided_by": s.decided_by[:256] if s.decided_by else None,
+            }
+            for event_id, record in zip(ids, records, strict=True)
+            for s in record.scopes
+        ]
+        if scope_rows:
+            session.execute(insert(AuditScope), scope_rows)
+
+    def _maybe_prune(self) -> None:
+        now = time.monotonic()
+        if now - self._pruned_at < 3600:
+            return
+        self._pruned_at = now
+        try:
+            with self._db.write() as session:
+                if self._retention is not None:
+                    session.execute(
+                        delete(AuditEvent).where(AuditEvent.at < utcnow() - self._retention)
+                    )
+                session.execute(
+                    delete(ChangeLog).where(ChangeLog.at < utcnow() - CHANGE_LOG_RETENTION)
+                )
+        except Exception as exc:
+            log.error("pruning old audit records failed", error=str(exc)[:300])

@@ -1,0 +1,20 @@
+"""Alembic environment: migrations always run on a connection regauth hands in."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from regauth.store.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:  # pragma: no cover - regauth always passes a connection
+    raise RuntimeError("run migrations with `regauth db upgrade`")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
