@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,9 @@ import pytest
 from regauth.config import parse_config
 from regauth.datadir import DataDir
 from regauth.runtime import Runtime, build_runtime
+from regauth.store.database import Database
 from regauth.web.app import create_app
+from tests.postgres import PostgresCluster
 
 # bcrypt at the lowest cost keeps unit tests fast; the hashes are real bcrypt all the same
 _HASHES: dict[str, str] = {}
@@ -51,3 +53,28 @@ async def client_for() -> AsyncIterator[Callable[[Runtime], httpx.AsyncClient]]:
     yield factory
     for client in clients:
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One PostgreSQL 15 cluster for the session; each test takes a fresh database."""
+    cluster = PostgresCluster()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store test runs against SQLite and against a real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'regauth.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database()
+
+
+@pytest.fixture
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    db.ensure_schema(upgrade=False)
+    yield db
+    db.dispose()
