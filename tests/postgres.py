@@ -58,8 +58,8 @@ class PostgresCluster:
         )
         self.log = (self.root / "postgres.log").open("wb")
         self.process = subprocess.Popen(
-            self._prefix()
-            + [
+            [
+                *self._prefix(),
                 str(PG_BIN / "postgres"),
                 "-D",
                 str(self.data),
