@@ -33,6 +33,9 @@ _LEVELS = {
 }
 
 
+_configured_streams: list[IO[str]] = []
+
+
 def _orjson_dumps(event: Any, **_: Any) -> bytes:
     return orjson.dumps(event, default=str)
 
@@ -42,6 +45,8 @@ def configure_logging(
 ) -> None:
     """Configure structlog once per process; JSON lines on stdout by default."""
     target = stream if stream is not None else sys.stdout
+    # the loggers below keep only the binary buffer: hold the text stream so it stays open
+    _configured_streams[:] = [target]
     processors: list[Any] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
