@@ -40,6 +40,8 @@ class RegauthApp:
             f"{self._prefix}/healthz": self._health,
             f"{self._prefix}/.well-known/jwks.json": self._serve_jwks,
         }
+        self._api_prefix = f"{self._prefix}/api/"
+        self._admin_api: Handler | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -52,6 +54,10 @@ class RegauthApp:
                 and _KEYCLOAK_PATH.fullmatch(path[len(self._prefix) :])
             ):
                 handler = self._token
+            if handler is None and (
+                path.startswith(self._api_prefix) or path + "/" == self._api_prefix
+            ):
+                handler = self._admin()
             if handler is None:
                 error = {"code": "NOT_FOUND", "message": f"no such resource: {path[:200]}"}
                 await send_json(send, 404, {"errors": [error]})
@@ -74,6 +80,14 @@ class RegauthApp:
                 await self._runtime.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _admin(self) -> Handler:
+        """The admin API, built on first use so FastAPI is imported only when it is needed."""
+        if self._admin_api is None:
+            from regauth.web.admin_api import create_admin_api
+
+            self._admin_api = create_admin_api(self._runtime)
+        return self._admin_api
 
     async def _health(self, _scope: Scope, _receive: Receive, send: Send) -> None:
         await send_json(send, 200, {"status": "ok"})
