@@ -58,7 +58,8 @@ ACTIONS = ("pull", "push", "delete")
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
 _ROBOT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _TOKEN_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}")
+MAX_DESCRIPTION = 500
 MAX_PASSWORD = 1024
 
 
@@ -252,6 +253,18 @@ def check_email(email: str | None) -> str | None:
     return email
 
 
+def check_description(description: str | None) -> str | None:
+    if description is None:
+        return None
+    if len(description) > MAX_DESCRIPTION or any(
+        (ord(c) < 0x20 and c not in "\t") or c == "\x7f" for c in description
+    ):
+        raise InvalidInput(
+            f"invalid description: at most {MAX_DESCRIPTION} characters, no control characters"
+        )
+    return description
+
+
 def check_expiry(expires_at: datetime.datetime | None, now: datetime.datetime) -> None:
     if expires_at is not None:
         if expires_at.tzinfo is None:
@@ -431,10 +444,25 @@ class AccountService:
                 .values(password_hash=new_hash)
             )
 
+    @staticmethod
+    def _refuse_losing_last_admin(session: Session, user: User) -> None:
+        """Keep at least one enabled administrator, so nobody locks everyone out."""
+        if not (user.is_admin and user.enabled):
+            return
+        others = session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.is_admin.is_(True), User.enabled.is_(True), User.id != user.id)
+        )
+        if not others:
+            raise Conflict(f"{user.username!r} is the last enabled administrator")
+
     def set_enabled(self, username: str, enabled: bool) -> UserView:
         """Enable or disable; disabling also revokes the user's refresh tokens."""
         with self._db.write() as session:
             user = self._user(session, username)
+            if not enabled:
+                self._refuse_losing_last_admin(session, user)
             user.enabled = enabled
             user.updated_at = self._clock()
             if not enabled:
@@ -443,14 +471,26 @@ class AccountService:
             return self._user_view(session, user)
 
     def update_user(
-        self, username: str, *, email: str | None = None, is_admin: bool | None = None
+        self,
+        username: str,
+        *,
+        email: str | None = None,
+        is_admin: bool | None = None,
+        enabled: bool | None = None,
     ) -> UserView:
+        """Change several attributes in one transaction (``email=""`` clears the email)."""
         with self._db.write() as session:
             user = self._user(session, username)
             if email is not None:
                 user.email = check_email(email)
+            if (is_admin is False or enabled is False) and user.is_admin:
+                self._refuse_losing_last_admin(session, user)
             if is_admin is not None:
                 user.is_admin = is_admin
+            if enabled is not None:
+                user.enabled = enabled
+                if not enabled:
+                    self._revoke_refresh_tokens(session, user.id)
             user.updated_at = self._clock()
             self._log(session, "user", [username])
             return self._user_view(session, user)
@@ -458,6 +498,7 @@ class AccountService:
     def delete_user(self, username: str) -> None:
         with self._db.write() as session:
             user = self._user(session, username)
+            self._refuse_losing_last_admin(session, user)
             session.delete(user)
             self._log(session, "user", [username])
 
@@ -469,8 +510,12 @@ class AccountService:
         Existing users are skipped (or get the new hash with ``replace``); every entry is
         validated before anything is written, so a bad line changes nothing.
         """
+        seen: set[str] = set()
         for username, encoded in entries:
             check_username(username)
+            if username in seen:
+                raise InvalidInput(f"user {username!r} appears more than once")
+            seen.add(username)
             if not is_supported_hash(encoded):
                 raise InvalidInput(
                     f"user {username!r}: unsupported password hash (bcrypt or argon2id only)"
@@ -517,6 +562,7 @@ class AccountService:
         self, name: str, *, description: str | None = None, source: str = "local"
     ) -> GroupView:
         check_group_name(name)
+        check_description(description)
         try:
             with self._db.write() as session:
                 if session.scalar(select(Group.id).where(Group.name == name)):
@@ -741,6 +787,7 @@ class AccountService:
     ) -> Created[RobotView]:
         """A robot account with its own grants; the secret is returned this once."""
         check_robot_name(name)
+        check_description(description)
         now = self._clock()
         check_expiry(expires_at, now)
         for pattern, role in grants:
@@ -906,8 +953,10 @@ class AccountService:
         self, *, token_id: int | None = None, username: str | None = None
     ) -> int:
         """Revoke one refresh token by id, or every one of a user's; returns how many."""
-        if (token_id is None) == (username is None):
+        if token_id is not None and username is not None:
             raise InvalidInput("give a refresh token id or a user, not both")
+        if token_id is None and username is None:
+            raise InvalidInput("give a refresh token id or a user")
         with self._db.write() as session:
             if username is not None:
                 user = self._user(session, username)

@@ -51,6 +51,11 @@ def test_user_commands(run: Any) -> None:
     assert run("user", "disable", "alice").exit_code == 0
     assert as_json(run("user", "show", "alice", "--json"))["enabled"] is False
     assert run("user", "enable", "alice").exit_code == 0
+    last_admin = run("user", "delete", "bob")
+    assert last_admin.exit_code == 2
+    assert "last enabled administrator" in last_admin.output
+    assert run("user", "disable", "bob").exit_code == 2
+    run("user", "add", "carol", "--admin", input="pw3\n")
     assert run("user", "delete", "bob").exit_code == 0
     missing = run("user", "show", "bob")
     assert missing.exit_code == 2

@@ -25,11 +25,12 @@ __all__ = [
 
 DEFAULT_BCRYPT_COST = 10
 _BCRYPT = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
+_ARGON2ID = re.compile(r"\$argon2id\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+")
 _argon2 = PasswordHasher()
 
 
 def is_supported_hash(encoded: str) -> bool:
-    return bool(_BCRYPT.fullmatch(encoded)) or encoded.startswith("$argon2id$")
+    return bool(_BCRYPT.fullmatch(encoded) or _ARGON2ID.fullmatch(encoded))
 
 
 def bcrypt_cost(encoded: str) -> int | None:

@@ -406,14 +406,12 @@ async def update_user(ctx: Context, username: UsernameParam, body: UserUpdate) -
             "ask another administrator"
         )
     accounts = ctx.runtime.accounts
-    user: UserView | None = None
-    if "email" in given or body.is_admin is not None:
-        email = (body.email or "") if "email" in given else None
-        user = await ctx.run(accounts.update_user, username, email=email, is_admin=body.is_admin)
-    if body.enabled is not None:
-        user = await ctx.run(accounts.set_enabled, username, body.enabled)
-    if user is None:
+    if "email" not in given and body.is_admin is None and body.enabled is None:
         return _json((await ctx.run(accounts.get_user, username)).as_dict())
+    email = (body.email or "") if "email" in given else None
+    user = await ctx.run(
+        accounts.update_user, username, email=email, is_admin=body.is_admin, enabled=body.enabled
+    )
     await ctx.changed()
     return _json(user.as_dict())
 
