@@ -22,6 +22,8 @@ from regauth.store.models import ChangeLog
 __all__ = ["Change", "ChangeWatcher"]
 
 log = structlog.get_logger("regauth.sync")
+#: how many ids back each poll looks for changes that committed after higher ids
+LOOKBACK = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class ChangeWatcher:
         self._on_changes = on_changes
         self._interval = interval
         self._last_id = 0
+        self._applied: set[int] = set()
         self._task: asyncio.Task[None] | None = None
 
     def _max_id(self) -> int:
@@ -62,11 +65,19 @@ class ChangeWatcher:
     def prime(self) -> None:
         """Start from the current end of the log (call before loading the snapshot)."""
         self._last_id = self._max_id()
+        self._applied = {c.id for c in self._since(max(0, self._last_id - LOOKBACK))}
 
     async def poll_once(self) -> int:
-        changes = await self._db.run(self._since, self._last_id)
+        # ids can commit out of order on PostgreSQL (two admins at once): look back a little
+        # and skip what was already applied, so a late-committing lower id is not lost
+        rows = await self._db.run(self._since, max(0, self._last_id - LOOKBACK))
+        changes = [c for c in rows if c.id not in self._applied]
         if changes:
-            self._last_id = changes[-1].id
+            self._last_id = max(self._last_id, changes[-1].id)
+            self._applied.update(c.id for c in changes)
+            if len(self._applied) > 4 * LOOKBACK:
+                floor = self._last_id - 2 * LOOKBACK
+                self._applied = {i for i in self._applied if i > floor}
             await self._on_changes(changes)
         return len(changes)
 

@@ -473,3 +473,25 @@ async def test_changes_from_elsewhere_reach_the_runtime(
     finally:
         other.database.dispose()
         await runtime.stop()
+
+
+async def test_a_change_committed_after_a_higher_id_is_not_lost(database: Database) -> None:
+    """On PostgreSQL ids may commit out of order; the watcher looks back for late ones."""
+    from regauth.sync import Change, ChangeWatcher
+
+    seen: list[Change] = []
+
+    async def record(changes: list[Change]) -> None:
+        seen.extend(changes)
+
+    watcher = ChangeWatcher(database, record)
+    watcher.prime()
+    with database.write() as session:
+        session.add(ChangeLog(id=5, kind="user", subject="late", at=utcnow()))
+        session.add(ChangeLog(id=7, kind="user", subject="early", at=utcnow()))
+    assert await watcher.poll_once() == 2
+    with database.write() as session:  # id 6 "commits" only now
+        session.add(ChangeLog(id=6, kind="grant", subject=None, at=utcnow()))
+    assert await watcher.poll_once() == 1
+    assert [c.id for c in seen] == [5, 7, 6]
+    assert await watcher.poll_once() == 0

@@ -41,6 +41,7 @@ def upgrade(config_path: Path | None, data_dir: Path | None) -> None:
                 f"the database {database.display_url} is not one this regauth knows "
                 f"(revision {before.current or 'none'}): refusing to touch it"
             )
+        database.use_wal()
         database.upgrade()
         after = database.status()
     except SchemaError as exc:

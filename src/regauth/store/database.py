@@ -133,7 +133,6 @@ class Database:
             # take over transaction control from the sqlite3 module (see the begin hook)
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
@@ -199,16 +198,32 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         from alembic import command
 
-        with self.engine.begin() as connection:
+        # BEGIN IMMEDIATE on SQLite: a second process starting at the same moment waits for
+        # this migration instead of failing with "database is locked"
+        with self.engine.execution_options(regauth_write=True).begin() as connection:
             if not self.is_sqlite:
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
                 )
             command.upgrade(_alembic_config(connection), revision)
 
+    def use_wal(self) -> None:
+        """Switch a SQLite file known to be regauth's to WAL (persistent, readers never block
+        the writer); never done to a file this version does not recognise."""
+        if self.is_sqlite:
+            raw = self.engine.raw_connection()  # outside any transaction, as the pragma needs
+            try:
+                cursor = raw.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.close()
+            finally:
+                raw.close()
+
     def ensure_schema(self, *, upgrade: bool) -> SchemaStatus:
         """Create an empty database's schema; refuse (or upgrade, if told) an outdated one."""
         status = self.status()
+        if status.state is not SchemaState.UNKNOWN:
+            self.use_wal()
         if status.state is SchemaState.CURRENT:
             return status
         if status.state is SchemaState.EMPTY or (status.state is SchemaState.OUTDATED and upgrade):

@@ -79,9 +79,11 @@ def upgrade() -> None:
             "(CASE WHEN user_id IS NULL THEN 0 ELSE 1 END)"
             " + (CASE WHEN group_id IS NULL THEN 0 ELSE 1 END)"
             " + (CASE WHEN public THEN 1 ELSE 0 END) = 1",
-            name="ck_grants_one_subject",
+            name=op.f("ck_grants_one_subject"),
         ),
-        sa.CheckConstraint("role IN ('pull', 'push', 'delete', 'admin')", name="ck_grants_role"),
+        sa.CheckConstraint(
+            "role IN ('pull', 'push', 'delete', 'admin')", name=op.f("ck_grants_role")
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_grants"),
     )
     op.create_index("ix_grants_user_id", "grants", ["user_id"])

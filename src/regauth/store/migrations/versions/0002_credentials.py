@@ -40,7 +40,7 @@ def upgrade() -> None:
         batch.create_foreign_key(
             "fk_grants_robot_id_robots", "robots", ["robot_id"], ["id"], ondelete="CASCADE"
         )
-        batch.drop_constraint("ck_grants_one_subject", type_="check")
+        batch.drop_constraint(op.f("ck_grants_one_subject"), type_="check")
         batch.create_check_constraint(
             "one_subject",
             "(CASE WHEN user_id IS NULL THEN 0 ELSE 1 END)"
@@ -96,7 +96,7 @@ def downgrade() -> None:
     op.drop_table("personal_access_tokens")
     with op.batch_alter_table("grants") as batch:
         batch.drop_index("ix_grants_robot_id")
-        batch.drop_constraint("ck_grants_one_subject", type_="check")
+        batch.drop_constraint(op.f("ck_grants_one_subject"), type_="check")
         batch.drop_constraint("fk_grants_robot_id_robots", type_="foreignkey")
         batch.drop_column("robot_id")
         batch.create_check_constraint(
