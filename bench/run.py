@@ -1,9 +1,9 @@
 """Run the benchmarks and record their figures.
 
-    python bench/run.py                 # everything, ~2 minutes
-    python bench/run.py --seconds 3     # shorter runs
+    python bench/run.py                          # everything, about 6 minutes
+    python bench/run.py --seconds 3 --only warm  # one scenario, shorter
 
-Writes bench/results/latest.json and prints a Markdown table (copied into BENCHMARKS.md).
+Writes bench/results/latest.json and latest.md (the tables copied into BENCHMARKS.md).
 Everything runs on loopback; wrk (Debian package ``wrk``) is the load generator, on the same
 machine, so compare ratios measured in the same run rather than absolute figures.
 """
@@ -26,7 +26,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.servers import start_floor, start_regauth
+from bench.loadgen import get_request, run_load
+from bench.servers import Server, free_port, rss_kib, start_floor, start_regauth
 from bench.wrk import run_wrk
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -81,31 +82,292 @@ def bench_warm(workdir: Path, workers: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def markdown(results: dict[str, Any]) -> str:
-    warm = results["warm"]
-    lines = [
-        f"Run {results['date']} on {results['cores']} cores ({results['machine']}), "
-        f"{results['workers']} workers, wrk -t2 -c32, {results['seconds']} s per measurement.",
-        "",
-        "| scenario | tokens/s | p50 ms | p99 ms | non-2xx |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name in ("floor", "regauth"):
-        r = warm[name]
-        lines.append(
-            f"| warm, {name} | {r['requests_per_second']:.0f} | {r['p50_ms']:.2f} | "
-            f"{r['p99_ms']:.2f} | {r['non_2xx']} |"
+def start_registry(workdir: Path, htpasswd: Path) -> Server:
+    port = free_port()
+    config = workdir / f"registry-{port}.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "version": 0.1,
+                "log": {"level": "error", "accesslog": {"disabled": True}},
+                "storage": {"filesystem": {"rootdirectory": str(workdir / f"storage-{port}")}},
+                "http": {"addr": f"127.0.0.1:{port}", "secret": "bench"},
+                "auth": {"htpasswd": {"realm": "bench", "path": str(htpasswd)}},
+            }
         )
-    lines.append("")
-    lines.append(f"regauth / floor = {warm['regauth_over_floor']:.2f}")
+    )
+    return Server(["docker-registry", "serve", str(config)], port, "/v2/", workdir)
+
+
+def bench_registry_htpasswd(workdir: Path, seconds: float, cost: int) -> dict[str, Any]:
+    """The registry's own htpasswd auth: bcrypt on every request (as docker_auth does)."""
+    htpasswd = workdir / f"registry-{cost}.htpasswd"
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(cost)).decode()
+    htpasswd.write_text(f"{USER}:{hashed}\n")
+    registry = start_registry(workdir, htpasswd)
+    header = {"Authorization": basic_header(USER, PASSWORD)}
+    try:
+        run_wrk(registry.url + "/v2/", headers=header, seconds=2)
+        return run_wrk(registry.url + "/v2/", headers=header, seconds=seconds).as_dict()
+    finally:
+        registry.stop()
+
+
+def _hash_cost5(name: str) -> str:
+    return f"{name}:" + bcrypt.hashpw(f"pw-{name}".encode(), bcrypt.gensalt(5)).decode()
+
+
+def bench_many_users(workdir: Path, workers: int, users: int) -> dict[str, Any]:
+    """Each of many htpasswd users (bcrypt cost 5) asks once: the cold path."""
+    import multiprocessing
+
+    names = [f"user{i:05d}" for i in range(users)]
+    with multiprocessing.Pool(os.cpu_count() or 1) as pool:
+        lines = pool.map(_hash_cost5, names, chunksize=200)
+    htpasswd = workdir / "many.htpasswd"
+    htpasswd.write_text("\n".join(lines) + "\n")
+    config = workdir / "many.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "htpasswd": str(htpasswd),
+                "acl": [{"match": {"account": "/.+/", "name": "${account}/*"}, "actions": ["*"]}],
+            }
+        )
+    )
+    server = start_regauth(workdir, config, workers, data_dir=workdir / "many-data")
+    try:
+        host = f"127.0.0.1:{server.port}"
+        requests = [
+            get_request(
+                host,
+                f"/auth?service=registry&scope=repository:{n}/app:pull&account={n}",
+                {"Authorization": basic_header(n, f"pw-{n}")},
+            )
+            for n in names
+        ]
+        result = run_load("127.0.0.1", server.port, requests, connections=32)
+    finally:
+        server.stop()
+    return result.as_dict()
+
+
+def rules_config(workdir: Path, count: int, indexed: bool) -> Path:
+    hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(10)).decode()
+    rules: list[dict[str, Any]] = []
+    for i in range(count - 1):
+        if indexed:  # the usual shape: a rule per user or per project
+            rules.append(
+                {
+                    "match": {"account": f"user{i}", "name": f"team{i}/*"},
+                    "actions": ["pull", "push"],
+                }
+            )
+        else:  # the worst shape: regexes no index can narrow
+            rules.append({"match": {"account": f"/user{i}-.*/"}, "actions": ["pull"]})
+    rules.append({"match": {"account": "/.+/", "name": "${account}/*"}, "actions": ["*"]})
+    config = workdir / f"rules-{count}-{indexed}.yaml"
+    config.write_text(yaml.safe_dump({"users": {USER: {"password": hashed}}, "acl": rules}))
+    return config
+
+
+def bench_rules(workdir: Path, workers: int, seconds: float) -> dict[str, Any]:
+    header = {"Authorization": basic_header(USER, PASSWORD)}
+    query = f"/auth?service=registry&scope={SCOPE}&account={USER}"
+    results: dict[str, Any] = {}
+    for label, count, indexed in (
+        ("10", 10, True),
+        ("10000", 10000, True),
+        ("10000 regex", 10000, False),
+    ):
+        server = start_regauth(
+            workdir,
+            rules_config(workdir, count, indexed),
+            workers,
+            data_dir=workdir / f"rules-data-{count}-{indexed}",
+        )
+        try:
+            run_wrk(server.url + query, headers=header, seconds=3)
+            results[label] = run_wrk(server.url + query, headers=header, seconds=seconds).as_dict()
+        finally:
+            server.stop()
+    base = results["10"]["requests_per_second"]
+    results["cost_10000_over_10"] = round(base / results["10000"]["requests_per_second"] - 1, 3)
+    results["cost_10000_regex_over_10"] = round(
+        base / results["10000 regex"]["requests_per_second"] - 1, 3
+    )
+    return results
+
+
+def bench_memory(workdir: Path, workers: int, users: int) -> dict[str, Any]:
+    """Resident size per worker with many users in the store, after some load."""
+    from sqlalchemy import insert
+
+    from regauth.accounts import AccountService
+    from regauth.store.database import Database
+    from regauth.store.models import User, utcnow
+
+    data_dir = workdir / "memory-data"
+    data_dir.mkdir()
+    database = Database(f"sqlite:///{data_dir / 'regauth.db'}")
+    database.ensure_schema(upgrade=False)
+    accounts = AccountService(database)
+    accounts.create_user(USER, password=PASSWORD)
+    with database.read() as session:
+        stored = session.execute(User.__table__.select().where(User.username == USER)).first()
+    password_hash = stored.password_hash if stored is not None else None
+    now = utcnow()
+    with database.write() as session:
+        for start in range(0, users, 5000):
+            session.execute(
+                insert(User),
+                [
+                    {
+                        "username": f"member{i:06d}",
+                        "password_hash": password_hash,
+                        "enabled": True,
+                        "is_admin": False,
+                        "source": "local",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, min(start + 5000, users))
+                ],
+            )
+    database.dispose()
+    config = workdir / "memory.yaml"
+    config.write_text("{}\n")
+    server = start_regauth(workdir, config, workers, data_dir=data_dir)
+    try:
+        header = {"Authorization": basic_header(USER, PASSWORD)}
+        run_wrk(server.url + f"/auth?service=registry&scope={SCOPE}", headers=header, seconds=5)
+        host = f"127.0.0.1:{server.port}"
+        requests = [
+            get_request(
+                host,
+                "/auth?service=registry",
+                {"Authorization": basic_header(f"member{i:06d}", PASSWORD)},
+            )
+            for i in range(0, users, max(1, users // 200))
+        ]
+        run_load("127.0.0.1", server.port, requests, connections=8)
+        pids = server.pids()
+        workers_rss = [rss_kib(pid) for pid in pids[1:]] or [rss_kib(pids[0])]
+    finally:
+        server.stop()
+    return {
+        "users": users,
+        "worker_rss_mb": [round(kib / 1024, 1) for kib in workers_rss],
+        "max_worker_rss_mb": round(max(workers_rss) / 1024, 1),
+    }
+
+
+def bench_help(runs: int = 10) -> dict[str, Any]:
+    import subprocess
+    import time
+
+    timings = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "regauth", "--help"], check=True, capture_output=True)
+        timings.append(time.perf_counter() - started)
+    timings.sort()
+    return {"median_s": round(timings[len(timings) // 2], 3), "max_s": round(timings[-1], 3)}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        f"Run {results['date']} on {results['cores']} cores ({results['machine']}, Python "
+        f"{results['python']}), {results['workers']} workers, load generator on the same "
+        f"machine, {results['seconds']:.0f} s per wrk measurement.",
+        "",
+    ]
+    warm = results.get("warm")
+    if warm:
+        lines += [
+            "| warm tokens, 32 connections | tokens/s | p50 ms | p99 ms | non-2xx |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        rows = [("floor handler", warm["floor"]), ("regauth", warm["regauth"])]
+        for cost in (10, 5):
+            key = f"registry_htpasswd_cost{cost}"
+            if key in results:
+                rows.append((f"docker-registry htpasswd, bcrypt cost {cost}", results[key]))
+        for label, r in rows:
+            lines.append(
+                f"| {label} | {r['requests_per_second']:.0f} | {r['p50_ms']:.2f} | "
+                f"{r['p99_ms']:.2f} | {r['non_2xx']} |"
+            )
+        lines += ["", f"- regauth / floor = **{warm['regauth_over_floor']:.2f}**"]
+        for cost in (10, 5):
+            key = f"registry_htpasswd_cost{cost}"
+            if key in results:
+                ratio = warm["regauth"]["requests_per_second"] / max(
+                    results[key]["requests_per_second"], 0.001
+                )
+                lines.append(f"- regauth / registry htpasswd (cost {cost}) = **{ratio:.0f}x**")
+        lines.append("")
+    many = results.get("many_users")
+    if many:
+        lines += [
+            f"Many users: {many['requests']} distinct htpasswd users (bcrypt cost 5), each asking "
+            f"once, 32 connections: **{many['requests_per_second']:.0f} tokens/s**, p50 "
+            f"{many['p50_ms']:.1f} ms, p99 {many['p99_ms']:.1f} ms, statuses {many['statuses']}.",
+            "",
+        ]
+    rules = results.get("rules")
+    if rules:
+        lines += [
+            "| ACL rules (warm tokens) | tokens/s | p50 ms | p99 ms |",
+            "|---|---:|---:|---:|",
+        ]
+        for label in ("10", "10000", "10000 regex"):
+            r = rules[label]
+            lines.append(
+                f"| {label} | {r['requests_per_second']:.0f} | {r['p50_ms']:.2f} | "
+                f"{r['p99_ms']:.2f} |"
+            )
+        lines += [
+            "",
+            f"- 10,000 per-user rules cost **{rules['cost_10000_over_10'] * 100:+.0f}%** "
+            "against 10",
+            f"- 10,000 regex rules (no index applies) cost "
+            f"**{rules['cost_10000_regex_over_10'] * 100:+.0f}%** against 10",
+            "",
+        ]
+    memory = results.get("memory")
+    if memory:
+        lines += [
+            f"Memory: {memory['users']} users in the store, after warm load and 200 database "
+            f"logins: resident size per worker {memory['worker_rss_mb']} MB (max "
+            f"**{memory['max_worker_rss_mb']} MB**).",
+            "",
+        ]
+    help_timing = results.get("help")
+    if help_timing:
+        lines.append(
+            f"`regauth --help`: median **{help_timing['median_s']} s** over 10 runs "
+            f"(max {help_timing['max_s']} s)."
+        )
     return "\n".join(lines)
+
+
+SCENARIOS = ("warm", "registry", "many_users", "rules", "memory", "help")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--users", type=int, default=10000, help="many-users scenario size")
+    parser.add_argument("--store-users", type=int, default=100000, help="memory scenario size")
+    parser.add_argument(
+        "--only",
+        default=",".join(SCENARIOS),
+        help=f"comma-separated subset of {', '.join(SCENARIOS)}",
+    )
     args = parser.parse_args()
+    chosen = set(args.only.split(","))
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": os.cpu_count(),
@@ -115,9 +377,25 @@ def main() -> None:
         "seconds": args.seconds,
     }
     with tempfile.TemporaryDirectory() as scratch:
-        results["warm"] = bench_warm(Path(scratch), args.workers, args.seconds)
+        workdir = Path(scratch)
+        if "warm" in chosen:
+            results["warm"] = bench_warm(workdir, args.workers, args.seconds)
+        if "registry" in chosen:
+            for cost in (10, 5):
+                results[f"registry_htpasswd_cost{cost}"] = bench_registry_htpasswd(
+                    workdir, args.seconds, cost
+                )
+        if "many_users" in chosen:
+            results["many_users"] = bench_many_users(workdir, args.workers, args.users)
+        if "rules" in chosen:
+            results["rules"] = bench_rules(workdir, args.workers, args.seconds)
+        if "memory" in chosen:
+            results["memory"] = bench_memory(workdir, args.workers, args.store_users)
+        if "help" in chosen:
+            results["help"] = bench_help()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2) + "\n")
+    (RESULTS / "latest.md").write_text(markdown(results) + "\n")
     print(markdown(results))
 
 

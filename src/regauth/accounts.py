@@ -636,6 +636,47 @@ class AccountService:
                 group.name, group.description, group.source, self._members(session, group.id)
             )
 
+    def upsert_external_user(
+        self, username: str, *, source: str, email: str | None = None
+    ) -> tuple[int, bool, bool]:
+        """Create or update the row of a user who logged in through LDAP or an OpenID provider.
+
+        Returns (user id, enabled, is_admin). An existing local user with a password is not
+        taken over: a Conflict says so (the same name from two sources is refused).
+        """
+        check_username(username)
+        email = check_email(email)
+        now = self._clock()
+        try:
+            with self._db.write() as session:
+                user = session.scalar(select(User).where(User.username == username))
+                if user is None:
+                    user = User(
+                        username=username,
+                        email=email,
+                        enabled=True,
+                        is_admin=False,
+                        source=source,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    session.add(user)
+                    session.flush()
+                    self._log(session, "user", [username])
+                elif user.source != source and user.password_hash is not None:
+                    raise Conflict(
+                        f"user {username!r} exists as a {user.source} user with a password"
+                    )
+                elif email is not None and user.email != email:
+                    user.email = email
+                    user.updated_at = now
+                    self._log(session, "user", [username])
+                return user.id, user.enabled, user.is_admin
+        except IntegrityError:  # created concurrently by another instance: read it back
+            with self._db.read() as session:
+                user = self._user(session, username)
+                return user.id, user.enabled, user.is_admin
+
     def sync_external_groups(self, username: str, groups: Sequence[str], source: str) -> None:
         """Make the user's memberships in ``source`` groups exactly ``groups`` (SSO logins)."""
         for name in groups:

@@ -455,6 +455,135 @@ class AuditConfig(Model):
     flush_interval: float = Field(default=1.0, ge=0.05, le=60)
 
 
+class LdapConfig(Model):
+    """An LDAP or Active Directory server in the authenticator chain (after the database)."""
+
+    secret_fields = ("bind_password",)
+
+    #: ldap://host:389 or ldaps://host:636; several for failover, tried in order
+    url: list[str]
+    start_tls: bool = False
+    #: CA certificates (PEM) to verify the server with; the system's when absent
+    ca_file: Path | None = None
+    #: service account for search-then-bind; without it, bind as the user via user_dn_template
+    bind_dn: str | None = None
+    bind_password: SecretStr | None = None
+    base_dn: str | None = None
+    #: search filter, {username} is replaced by the LDAP-escaped login name
+    user_filter: str = "(&(objectClass=person)(uid={username}))"
+    #: bind-as-user without a search: e.g. uid={username},ou=people,dc=example,dc=com
+    user_dn_template: str | None = None
+    username_attribute: str = "uid"
+    email_attribute: str = "mail"
+    #: memberof: read the user's memberOf; search: look for groups naming the user
+    group_membership: Literal["memberof", "search", "none"] = "memberof"
+    group_attribute: str = "memberOf"
+    group_base_dn: str | None = None
+    #: {dn} is the user's DN and {username} the login name, both escaped
+    group_filter: str = "(&(objectClass=groupOfNames)(member={dn}))"
+    group_name_attribute: str = "cn"
+    #: user attributes copied into ACL labels: {label: attribute}
+    label_attributes: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=5.0, gt=0, le=60)
+    pool_size: int = Field(default=4, ge=1, le=64)
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _listify_url(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one ldap:// or ldaps:// URL is needed")
+        for url in value:
+            if not re.fullmatch(r"ldaps?://[^/\s]+/?", url):
+                raise ValueError(f"expected ldap://host[:port] or ldaps://host[:port], got {url!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _check_mode(self) -> LdapConfig:
+        if self.bind_dn is None and self.user_dn_template is None:
+            raise ValueError("give bind_dn (search, then bind) or user_dn_template (bind as user)")
+        if self.bind_dn is not None and self.bind_password is None:
+            raise ValueError("bind_dn needs bind_password (or bind_password_file/_env)")
+        if self.bind_dn is not None and self.base_dn is None:
+            raise ValueError("searching for users needs base_dn")
+        if "{username}" not in self.user_filter:
+            raise ValueError("user_filter must contain {username}")
+        if self.user_dn_template is not None and "{username}" not in self.user_dn_template:
+            raise ValueError("user_dn_template must contain {username}")
+        if any(u.startswith("ldaps://") for u in self.url) and self.start_tls:
+            raise ValueError("start_tls is for ldap:// URLs; ldaps:// is already TLS")
+        return self
+
+
+class OidcProviderConfig(Model):
+    """An OpenID provider for browser login and, optionally, its access tokens as passwords."""
+
+    secret_fields = ("client_secret",)
+
+    #: short name, used in URLs (/login/NAME) and as the users' source (oidc:NAME)
+    name: str
+    #: generic OpenID Connect, or a preset
+    type: Literal["oidc", "github", "gitlab", "google"] = "oidc"
+    #: the issuer; discovery at ISSUER/.well-known/openid-configuration (presets fill it in)
+    issuer: str | None = None
+    client_id: str
+    client_secret: SecretStr
+    scopes: list[str] | None = None
+    username_claim: str = "preferred_username"
+    groups_claim: str | None = "groups"
+    #: only members of one of these groups may log in (empty: anyone the provider accepts)
+    allowed_groups: list[str] = Field(default_factory=list)
+    #: GitHub preset: require membership of this organisation (and one of these teams)
+    github_organization: str | None = None
+    github_teams: list[str] = Field(default_factory=list)
+    #: lifetime of the personal access token the login page hands out
+    token_lifetime: Duration = datetime.timedelta(days=30)
+    #: accept this provider's access tokens as the docker password
+    accept_access_tokens: bool = False
+    #: the audience an access token must carry (JWT); default: client_id
+    audience: str | None = None
+    #: introspect opaque access tokens (RFC 7662) with client_id/client_secret
+    introspection: bool = True
+    timeout: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", value):
+            raise ValueError("1 to 32 lower-case letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("issuer")
+    @classmethod
+    def _check_issuer(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^\s?#]+", value):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _check_issuer_needed(self) -> OidcProviderConfig:
+        if self.type == "oidc" and self.issuer is None:
+            raise ValueError("a generic OpenID provider needs issuer")
+        return self
+
+
+class OidcConfig(Model):
+    providers: list[OidcProviderConfig] = Field(default_factory=list)
+
+    @field_validator("providers")
+    @classmethod
+    def _unique_names(cls, value: list[OidcProviderConfig]) -> list[OidcProviderConfig]:
+        names = [p.name for p in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"provider names must be unique: {', '.join(duplicates)}")
+        return value
+
+
 class CredentialCacheConfig(Model):
     #: seconds a successful password check is remembered; 0 turns the cache off
     ttl: float = Field(default=60, ge=0, le=3600)
@@ -480,6 +609,8 @@ class Config(Model):
     grants: GrantsConfig = Field(default_factory=GrantsConfig)
     refresh_tokens: RefreshTokensConfig = Field(default_factory=RefreshTokensConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    ldap: LdapConfig | None = None
+    oidc: OidcConfig = Field(default_factory=OidcConfig)
     log: LogConfig = Field(default_factory=LogConfig)
 
     @field_validator("users")
@@ -557,6 +688,7 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
 
 
 _PATH_KEYS = {
+    ("ldap", "ca_file"),
     ("server", "certificate"),
     ("server", "key"),
     ("token", "certificate"),

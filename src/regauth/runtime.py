@@ -85,6 +85,10 @@ class Runtime:
             await self.watcher.stop()
             self.writer.close()
             self._started = False
+        for authenticator in self.authenticators.authenticators:
+            close = getattr(authenticator, "close", None)
+            if close is not None:
+                await close()
         self.database.dispose()
 
 
@@ -163,6 +167,18 @@ def build_authenticators(
     if database is not None:
         touch = writer.touch if writer is not None else None
         authenticators.append(DatabaseAuthenticator(database, touch=touch))
+        accounts = AccountService(database)
+        if config.ldap is not None:
+            from regauth.authn.ldap import LdapAuthenticator
+
+            authenticators.append(LdapAuthenticator.from_config(config.ldap, accounts=accounts))
+        token_providers = [p for p in config.oidc.providers if p.accept_access_tokens]
+        if token_providers:
+            from regauth.authn.idp_token import IdpTokenAuthenticator
+
+            authenticators.append(
+                IdpTokenAuthenticator.from_config(token_providers, accounts=accounts)
+            )
     costs = [c for c in (bcrypt_cost(h) for h in hashes) if c is not None]
     dummy = make_dummy_hash(max(costs) if costs else DEFAULT_BCRYPT_COST)
     return AuthenticatorChain(authenticators, dummy, cache)

@@ -23,6 +23,8 @@ from regauth.protocol.scope import Scope
 
 __all__ = ["AclAuthorizer", "CompiledRule", "compile_rules"]
 
+#: (account, first name segment) pairs whose candidate rules are remembered
+CANDIDATE_CACHE_SIZE = 16384
 _CAPTURE = re.compile(r"\$\{(account|name|type|service):(\d+)\}")
 _WILDCARD = re.compile(r"[*?\[\\]|\$\{")
 
@@ -45,6 +47,17 @@ class CompiledRule:
     @property
     def label(self) -> str:
         return f"acl[{self.index}]"
+
+    def may_match_account(self, account: str) -> bool:
+        """False only when the account pattern alone rules this account out."""
+        pattern = self.account
+        if pattern is None:
+            return True
+        if pattern.literal is not None:
+            return account == pattern.literal
+        if pattern.compiled is None:
+            return True  # placeholders: decided per request
+        return pattern.compiled.fullmatch(account) is not None
 
     def matches(self, context: AccessContext, scope: Scope) -> bool:
         identity = context.identity
@@ -123,6 +136,10 @@ def _name_key(pattern: Pattern | None) -> str | None:
     return None
 
 
+def _rule_index(rule: CompiledRule) -> int:
+    return rule.index
+
+
 def _first_segment(name: str) -> str:
     return name.partition("/")[0]
 
@@ -138,7 +155,7 @@ class AclAuthorizer:
         for rule in self._rules:
             account_key = rule.account.literal if rule.account is not None else None
             self._buckets[(account_key, _name_key(rule.name))].append(rule)
-        self._empty: list[CompiledRule] = []
+        self._candidate_cache: dict[tuple[str, str], tuple[CompiledRule, ...]] = {}
 
     @classmethod
     def from_config(cls, rules: Sequence[AclRule]) -> AclAuthorizer:
@@ -148,8 +165,19 @@ class AclAuthorizer:
     def rules(self) -> list[CompiledRule]:
         return self._rules
 
-    def _candidates(self, account: str, name: str) -> Iterable[CompiledRule]:
+    def _candidates(self, account: str, name: str) -> tuple[CompiledRule, ...]:
+        """The rules that can match this account and first path segment, in rule order.
+
+        Computed once per (account, segment) and remembered (bounded): the buckets narrow
+        literal accounts and names, and rules whose account pattern is static (a glob or a
+        regex without placeholders) and does not match the account are dropped, so even
+        thousands of regex rules cost one scan per account instead of one per request.
+        """
         segment = _first_segment(name)
+        key = (account, segment)
+        cached = self._candidate_cache.get(key)
+        if cached is not None:
+            return cached
         get = self._buckets.get
         lists = [
             lst
@@ -161,9 +189,12 @@ class AclAuthorizer:
             )
             if lst
         ]
-        if len(lists) == 1:
-            return lists[0]
-        return heapq.merge(*lists, key=lambda rule: rule.index)
+        merged = lists[0] if len(lists) == 1 else heapq.merge(*lists, key=_rule_index)
+        candidates = tuple(rule for rule in merged if rule.may_match_account(account))
+        if len(self._candidate_cache) >= CANDIDATE_CACHE_SIZE:
+            self._candidate_cache.pop(next(iter(self._candidate_cache)))
+        self._candidate_cache[key] = candidates
+        return candidates
 
     def decide(self, context: AccessContext, scope: Scope) -> Decision | None:
         for rule in self._candidates(context.identity.subject, scope.name):

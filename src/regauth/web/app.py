@@ -42,6 +42,8 @@ class RegauthApp:
         }
         self._api_prefix = f"{self._prefix}/api/"
         self._admin_api: Handler | None = None
+        self._login_path = f"{self._prefix}/login"
+        self._login_app: Handler | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -58,6 +60,10 @@ class RegauthApp:
                 path.startswith(self._api_prefix) or path + "/" == self._api_prefix
             ):
                 handler = self._admin()
+            if handler is None and (
+                path == self._login_path or path.startswith(self._login_path + "/")
+            ):
+                handler = self._login()
             if handler is None:
                 error = {"code": "NOT_FOUND", "message": f"no such resource: {path[:200]}"}
                 await send_json(send, 404, {"errors": [error]})
@@ -88,6 +94,14 @@ class RegauthApp:
 
             self._admin_api = create_admin_api(self._runtime)
         return self._admin_api
+
+    def _login(self) -> Handler:
+        """The single sign-on pages (``/login``), built on first use."""
+        if self._login_app is None:
+            from regauth.web.login import create_login_app
+
+            self._login_app = create_login_app(self._runtime)
+        return self._login_app
 
     async def _health(self, _scope: Scope, _receive: Receive, send: Send) -> None:
         await send_json(send, 200, {"status": "ok"})
