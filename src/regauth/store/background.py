@@ -43,6 +43,22 @@ MAX_QUEUE = 100_000
 CHANGE_LOG_RETENTION = datetime.timedelta(days=1)
 
 
+# fixed statements, one per driver parameter style (sqlite3: ?, psycopg: %s)
+_INSERT_EVENTS = {
+    "?": "INSERT INTO audit_events (id, at, client_ip, user_agent, account, method, grant_type,"
+    " service, status, outcome, reason, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "%s": "INSERT INTO audit_events (id, at, client_ip, user_agent, account, method, grant_type,"
+    " service, status, outcome, reason, latency_ms)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+}
+_INSERT_SCOPES = {
+    "?": "INSERT INTO audit_scopes (event_id, type, name, requested, granted, decided_by)"
+    " VALUES (?, ?, ?, ?, ?, ?)",
+    "%s": "INSERT INTO audit_scopes (event_id, type, name, requested, granted, decided_by)"
+    " VALUES (%s, %s, %s, %s, %s, %s)",
+}
+
+
 def _clip(value: str | None, limit: int) -> str | None:
     return value[:limit] if value else value
 
@@ -193,24 +209,14 @@ class BackgroundWriter:
             )
             for event_id, r in zip(ids, records, strict=True)
         ]
-        connection.exec_driver_sql(
-            "INSERT INTO audit_events (id, at, client_ip, user_agent, account, method, "
-            "grant_type, service, status, outcome, reason, latency_ms) VALUES ("
-            + ", ".join([mark] * 12)
-            + ")",
-            events,
-        )
+        connection.exec_driver_sql(_INSERT_EVENTS[mark], events)
         scopes = [
             (event_id, s.type, s.name, s.requested[:128], s.granted[:128], _clip(s.decided_by, 256))
             for event_id, record in zip(ids, records, strict=True)
             for s in record.scopes
         ]
         if scopes:
-            connection.exec_driver_sql(
-                "INSERT INTO audit_scopes (event_id, type, name, requested, granted, decided_by)"
-                " VALUES (" + ", ".join([mark] * 6) + ")",
-                scopes,
-            )
+            connection.exec_driver_sql(_INSERT_SCOPES[mark], scopes)
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()
