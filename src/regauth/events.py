@@ -112,7 +112,8 @@ class TokenEventLog:
     a token event holds."""
 
     def __init__(self, audit: AuditSink | None = None) -> None:
-        self._log = structlog.get_logger("regauth.token")
+        # bound once: a bound logger skips the lazy proxy on every event
+        self._log = structlog.get_logger("regauth.token").bind()
         self._audit = audit
 
     def issued(

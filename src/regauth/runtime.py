@@ -167,17 +167,19 @@ def build_authenticators(
     if database is not None:
         touch = writer.touch if writer is not None else None
         authenticators.append(DatabaseAuthenticator(database, touch=touch))
-        accounts = AccountService(database)
+        account_service = AccountService(database)
         if config.ldap is not None:
             from regauth.authn.ldap import LdapAuthenticator
 
-            authenticators.append(LdapAuthenticator.from_config(config.ldap, accounts=accounts))
+            authenticators.append(
+                LdapAuthenticator.from_config(config.ldap, accounts=account_service)
+            )
         token_providers = [p for p in config.oidc.providers if p.accept_access_tokens]
         if token_providers:
             from regauth.authn.idp_token import IdpTokenAuthenticator
 
             authenticators.append(
-                IdpTokenAuthenticator.from_config(token_providers, accounts=accounts)
+                IdpTokenAuthenticator.from_config(token_providers, accounts=account_service)
             )
     costs = [c for c in (bcrypt_cost(h) for h in hashes) if c is not None]
     dummy = make_dummy_hash(max(costs) if costs else DEFAULT_BCRYPT_COST)

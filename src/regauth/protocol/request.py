@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
@@ -117,26 +118,38 @@ def _parse_pairs(text: str, where: str) -> list[tuple[str, str]]:
         raise InvalidRequest(f"malformed {where}: more than {MAX_FIELDS} fields") from None
 
 
-def _single(pairs: Sequence[tuple[str, str]], key: str) -> str | None:
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _group(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for key, value in pairs:
+        grouped.setdefault(key, []).append(value)
+    return grouped
+
+
+def _single(params: dict[str, list[str]], key: str) -> str | None:
     """The value of a parameter that may appear once (repeats of the same value are tolerated)."""
-    values = {v for k, v in pairs if k == key}
-    if len(values) > 1:
+    values = params.get(key)
+    if not values:
+        return None
+    value = values[0]
+    if len(values) > 1 and any(v != value for v in values):
         raise InvalidRequest(f"parameter {key!r} given more than once with different values")
-    value = values.pop() if values else None
-    if value is not None and any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+    if _CONTROL.search(value):
         raise InvalidRequest(f"parameter {key!r} contains control characters")
     return value or None
 
 
 def parse_get(query_string: str, authorization: str | None) -> TokenRequest:
     """A GET token request: query parameters plus optional Basic credentials."""
-    pairs = _parse_pairs(query_string, "query string")
+    pairs = _group(_parse_pairs(query_string, "query string"))
     credentials = parse_basic_authorization(authorization)
     offline = (_single(pairs, "offline_token") or "").lower() in _TRUE
     return TokenRequest(
         grant_type=GrantType.BASIC,
         service=_single(pairs, "service"),
-        scopes=parse_scopes(v for k, v in pairs if k == "scope"),
+        scopes=parse_scopes(pairs.get("scope", ())),
         credentials=credentials,
         account=_single(pairs, "account"),
         client_id=_single(pairs, "client_id"),
@@ -156,17 +169,17 @@ def parse_post(body: bytes, content_type: str | None) -> TokenRequest:
         text = body.decode("ascii")
     except UnicodeDecodeError:
         raise InvalidRequest("malformed form body: not URL-encoded ASCII") from None
-    pairs = _parse_pairs(text, "form body")
+    pairs = _group(_parse_pairs(text, "form body"))
     grant = _single(pairs, "grant_type")
     if grant is None:
         raise InvalidRequest("missing grant_type")
     service = _single(pairs, "service")
-    scopes = parse_scopes(v for k, v in pairs if k == "scope")
+    scopes = parse_scopes(pairs.get("scope", ()))
     client_id = _single(pairs, "client_id")
     offline = (_single(pairs, "access_type") or "").lower() == "offline"
     if grant == "password":
         username = _single(pairs, "username")
-        password = [v for k, v in pairs if k == "password"]
+        password = pairs.get("password", [])
         if not username or len(password) != 1 or not password[0]:
             raise InvalidRequest("grant_type=password needs one username and one password")
         _check_username(username)
@@ -181,7 +194,7 @@ def parse_post(body: bytes, content_type: str | None) -> TokenRequest:
             offline=offline,
         )
     if grant == "refresh_token":
-        tokens = [v for k, v in pairs if k == "refresh_token"]
+        tokens = pairs.get("refresh_token", [])
         if len(tokens) != 1 or not tokens[0]:
             raise InvalidRequest("grant_type=refresh_token needs one refresh_token")
         if len(tokens[0]) > MAX_SECRET_LENGTH:
