@@ -32,12 +32,19 @@ RuntimeFactory = Callable[..., Runtime]
 
 
 @pytest.fixture
-def make_runtime(tmp_path: Path) -> RuntimeFactory:
+async def make_runtime(tmp_path: Path) -> AsyncIterator[RuntimeFactory]:
+    """Build runtimes on a fresh data folder; all are stopped (pools, sockets) at teardown."""
+    built: list[Runtime] = []
+
     def factory(raw: dict[str, Any] | None = None, **environ: str) -> Runtime:
         config = parse_config(raw or {}, environ=environ)
-        return build_runtime(config, DataDir(tmp_path / "data"))
+        runtime = build_runtime(config, DataDir(tmp_path / "data"))
+        built.append(runtime)
+        return runtime
 
-    return factory
+    yield factory
+    for runtime in built:
+        await runtime.stop()
 
 
 @pytest.fixture

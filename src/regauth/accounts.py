@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -615,7 +615,7 @@ class AccountService:
             user = self._user(session, username)
             exists = session.get(GroupMember, (group.id, user.id))
             if exists is None:
-                session.add(GroupMember(group_id=group.id, user_id=user.id))
+                session.add(GroupMember(group_id=group.id, user_id=user.id, source="local"))
                 self._log(session, "group", [username])
             session.flush()
             return GroupView(
@@ -646,6 +646,14 @@ class AccountService:
         """
         check_username(username)
         email = check_email(email)
+        with self._db.read() as session:
+            known = session.scalar(select(User).where(User.username == username))
+            if (
+                known is not None
+                and (known.source == source or known.password_hash is None)
+                and (email is None or known.email == email)
+            ):
+                return known.id, known.enabled, known.is_admin  # the usual login: no write
         now = self._clock()
         try:
             with self._db.write() as session:
@@ -678,40 +686,46 @@ class AccountService:
                 return user.id, user.enabled, user.is_admin
 
     def sync_external_groups(self, username: str, groups: Sequence[str], source: str) -> None:
-        """Make the user's memberships in ``source`` groups exactly ``groups`` (SSO logins)."""
+        """Make the memberships ``source`` gave the user exactly ``groups`` (SSO logins).
+
+        Memberships an administrator made (source local) or another source made are left
+        alone. Nothing is written when nothing changed, which is the usual login.
+        """
         for name in groups:
             check_group_name(name)
+        wanted = set(groups)
+        with self._db.read() as session:
+            user = self._user(session, username)
+            rows = session.execute(
+                select(Group.name, GroupMember.source)
+                .join(GroupMember, GroupMember.group_id == Group.id)
+                .where(GroupMember.user_id == user.id)
+            ).all()
+        member_of = {name for name, _ in rows}
+        from_source = {name for name, origin in rows if origin == source}
+        if wanted <= member_of and from_source <= wanted:
+            return
         with self._db.write() as session:
             user = self._user(session, username)
-            wanted = set(groups)
             current = {
-                g.name: g
-                for g in session.scalars(
-                    select(Group)
+                g.name: (g, m)
+                for g, m in session.execute(
+                    select(Group, GroupMember)
                     .join(GroupMember, GroupMember.group_id == Group.id)
-                    .where(GroupMember.user_id == user.id, Group.source == source)
+                    .where(GroupMember.user_id == user.id)
                 )
             }
-            changed = False
             for name in wanted - current.keys():
                 group = session.scalar(select(Group).where(Group.name == name))
                 if group is None:
                     group = Group(name=name, source=source, created_at=self._clock())
                     session.add(group)
                     session.flush()
-                if session.get(GroupMember, (group.id, user.id)) is None:
-                    session.add(GroupMember(group_id=group.id, user_id=user.id))
-                    changed = True
-            for name in current.keys() - wanted:
-                session.execute(
-                    delete(GroupMember).where(
-                        GroupMember.group_id == current[name].id,
-                        GroupMember.user_id == user.id,
-                    )
-                )
-                changed = True
-            if changed:
-                self._log(session, "group", [username])
+                session.add(GroupMember(group_id=group.id, user_id=user.id, source=source))
+            for name, (_group, membership) in current.items():
+                if membership.source == source and name not in wanted:
+                    session.delete(membership)
+            self._log(session, "group", [username])
 
     # ------------------------------------------------------------------ grants
 

@@ -514,6 +514,8 @@ class LdapConfig(Model):
             raise ValueError("user_filter must contain {username}")
         if self.user_dn_template is not None and "{username}" not in self.user_dn_template:
             raise ValueError("user_dn_template must contain {username}")
+        if self.group_membership == "search" and not (self.group_base_dn or self.base_dn):
+            raise ValueError("group_membership: search needs group_base_dn (or base_dn)")
         if any(u.startswith("ldaps://") for u in self.url) and self.start_tls:
             raise ValueError("start_tls is for ldap:// URLs; ldaps:// is already TLS")
         return self

@@ -168,12 +168,8 @@ def build_authenticators(
         touch = writer.touch if writer is not None else None
         authenticators.append(DatabaseAuthenticator(database, touch=touch))
         account_service = AccountService(database)
-        if config.ldap is not None:
-            from regauth.authn.ldap import LdapAuthenticator
-
-            authenticators.append(
-                LdapAuthenticator.from_config(config.ldap, accounts=account_service)
-            )
+        # identity-provider tokens before the directory: a directory user presenting an IdP
+        # token must not be refused by a failed LDAP bind first
         token_providers = [p for p in config.oidc.providers if p.accept_access_tokens]
         if token_providers:
             from regauth.authn.idp_token import IdpTokenAuthenticator
@@ -181,6 +177,15 @@ def build_authenticators(
             authenticators.append(
                 IdpTokenAuthenticator.from_config(token_providers, accounts=account_service)
             )
+        if config.ldap is not None:
+            from regauth.authn.ldap import LdapAuthenticator, LdapConfigError
+
+            try:
+                authenticators.append(
+                    LdapAuthenticator.from_config(config.ldap, accounts=account_service)
+                )
+            except LdapConfigError as exc:
+                raise StartupError(str(exc)) from None
     costs = [c for c in (bcrypt_cost(h) for h in hashes) if c is not None]
     dummy = make_dummy_hash(max(costs) if costs else DEFAULT_BCRYPT_COST)
     return AuthenticatorChain(authenticators, dummy, cache)
@@ -291,6 +296,16 @@ def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
         summary.append(f"signing key: generated in {data_dir.path} ({state})")
     chain = build_authenticators(config)
     names = [a.name for a in chain.authenticators] + ["database"]
+    if any(p.accept_access_tokens for p in config.oidc.providers):
+        names.append("idp_token")
+    if config.ldap is not None:
+        from regauth.authn.ldap import LdapConfigError, LdapDirectory
+
+        try:
+            LdapDirectory(config.ldap).close()
+        except LdapConfigError as exc:
+            raise StartupError(str(exc)) from None
+        names.append("ldap")
     summary.append("authenticators: " + ", ".join(names))
     summary.append(f"static users: {len([u for u in config.users if u])}")
     summary.append(f"acl rules: {len(config.acl)}")

@@ -213,7 +213,7 @@ def test_db_commands(run: Any) -> None:
     assert "empty" in status.output
     upgraded = run("db", "upgrade")
     assert upgraded.exit_code == 0
-    assert "-> 0003" in upgraded.output
+    assert "-> 0004" in upgraded.output
     assert run("db", "status").exit_code == 0
     assert "already current" in run("db", "upgrade").output
 

@@ -64,7 +64,7 @@ class CredentialCache:
         if entry is None:
             return None
         if entry.expires_at <= self._clock():
-            self._remove(digest, username)
+            self._remove(digest, entry)
             return None
         self._entries.move_to_end(digest)
         return entry.identity
@@ -76,17 +76,20 @@ class CredentialCache:
         self._entries[digest] = _Entry(username, identity, self._clock() + self._ttl)
         self._entries.move_to_end(digest)
         self._by_user.setdefault(username, set()).add(digest)
+        if identity.subject != username:  # "BOB" typed, "bob" in the directory
+            self._by_user.setdefault(identity.subject, set()).add(digest)
         while len(self._entries) > self._max_entries:
             oldest, entry = self._entries.popitem(last=False)
-            self._remove(oldest, entry.username)
+            self._remove(oldest, entry)
 
-    def _remove(self, digest: bytes, username: str) -> None:
+    def _remove(self, digest: bytes, entry: _Entry) -> None:
         self._entries.pop(digest, None)
-        keys = self._by_user.get(username)
-        if keys is not None:
-            keys.discard(digest)
-            if not keys:
-                del self._by_user[username]
+        for name in {entry.username, entry.identity.subject}:
+            keys = self._by_user.get(name)
+            if keys is not None:
+                keys.discard(digest)
+                if not keys:
+                    del self._by_user[name]
 
     def invalidate_users(self, usernames: Iterable[str]) -> None:
         for username in usernames:

@@ -55,12 +55,14 @@ class RefreshTokens:
 
     @staticmethod
     def can_issue(identity: Identity) -> bool:
-        """Only users with a database row who logged in with a password (or an IdP) get one:
-        a token or robot secret already is a long-lived credential."""
+        """Only users whose password regauth itself checks get one. A token or robot secret
+        already is a long-lived credential; and for directory or identity-provider users a
+        refresh token would outlive their removal there (regauth cannot re-check it on use)."""
         return (
             identity.kind is Kind.USER
             and identity.user_id is not None
-            and identity.credential in ("password", "idp_token", "refresh_token")
+            and identity.method == "database"
+            and identity.credential == "password"
         )
 
     async def issue(self, identity: Identity, client_id: str | None) -> str:

@@ -115,6 +115,9 @@ class GroupMember(Base):
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    #: who made the membership: local (an admin), ldap, oidc:<provider>; a login through a
+    #: source only ever removes memberships that source made
+    source: Mapped[str] = mapped_column(String(64), default="local", server_default="local")
 
 
 class Robot(Base):
