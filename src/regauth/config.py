@@ -539,6 +539,9 @@ class OidcProviderConfig(Model):
     groups_claim: str | None = "groups"
     #: only members of one of these groups may log in (empty: anyone the provider accepts)
     allowed_groups: list[str] = Field(default_factory=list)
+    #: only users whose verified email address is in one of these domains may log in
+    #: (e.g. [example.com]; essential for google, where anyone has an account)
+    allowed_email_domains: list[str] = Field(default_factory=list)
     #: GitHub preset: require membership of this organisation (and one of these teams)
     github_organization: str | None = None
     github_teams: list[str] = Field(default_factory=list)
@@ -570,6 +573,15 @@ class OidcProviderConfig(Model):
     def _check_issuer_needed(self) -> OidcProviderConfig:
         if self.type == "oidc" and self.issuer is None:
             raise ValueError("a generic OpenID provider needs issuer")
+        for domain in self.allowed_email_domains:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", domain):
+                raise ValueError(f"allowed_email_domains: {domain!r} is not a domain name")
+        from regauth.oidc.presets import check_provider  # the checks that need no network
+
+        problems = check_provider(self, key="")
+        if problems:
+            prefix = f"[{self.name}]."
+            raise ValueError("; ".join(p.removeprefix(prefix) for p in problems))
         return self
 
 
