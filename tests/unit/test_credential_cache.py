@@ -109,3 +109,37 @@ async def test_chain_caches_success_not_failure(
     with pytest.raises(AuthenticationFailed):
         await chain.authenticate("alice", Secret("pw"))
     assert (await chain.authenticate("alice", Secret("new"))).subject == "alice"
+
+
+async def test_concurrent_checks_of_the_same_credentials_hash_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import asyncio
+
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("alice:" + bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode() + "\n")
+    backend = HtpasswdAuthenticator(htpasswd)
+    chain = AuthenticatorChain(
+        [backend], passwords.make_dummy_hash(4), CredentialCache(ttl=60, max_entries=10)
+    )
+    calls: list[str] = []
+    real = passwords.verify_password
+
+    def counting(encoded: str, password: bytes) -> bool:
+        calls.append(encoded)
+        return real(encoded, password)
+
+    monkeypatch.setattr(passwords, "verify_password", counting)
+    identities = await asyncio.gather(
+        *(chain.authenticate("alice", Secret("pw")) for _ in range(16))
+    )
+    assert {i.subject for i in identities} == {"alice"}
+    assert len(calls) == 1
+    failures = await asyncio.gather(
+        *(chain.authenticate("alice", Secret("bad")) for _ in range(8)), return_exceptions=True
+    )
+    assert all(isinstance(f, AuthenticationFailed) for f in failures)
+    assert len(calls) == 2  # one check for the eight identical wrong guesses
+    with pytest.raises(AuthenticationFailed):  # and nothing about a failure is remembered
+        await chain.authenticate("alice", Secret("bad"))
+    assert len(calls) == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -42,6 +43,7 @@ class AuthenticatorChain:
         self._authenticators = tuple(authenticators)
         self._dummy_hash = dummy_hash
         self._cache = cache if cache is not None else CredentialCache(ttl=0, max_entries=0)
+        self._inflight: dict[bytes, asyncio.Future[Identity]] = {}
 
     @property
     def cache(self) -> CredentialCache:
@@ -57,6 +59,23 @@ class AuthenticatorChain:
         cached = self._cache.get(username, password)
         if cached is not None:
             return cached
+        # the same credentials arriving together (a client's burst, a CI farm starting) are
+        # checked once: the others wait for that answer instead of each hashing again
+        key = self._cache.key(username, password)
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        task = asyncio.ensure_future(self._authenticate_uncached(username, password))
+        self._inflight[key] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._inflight.pop(key, None)
+            else:
+                task.add_done_callback(lambda _: self._inflight.pop(key, None))
+
+    async def _authenticate_uncached(self, username: str, password: Secret) -> Identity:
         failure: BackendUnavailable | None = None
         for authenticator in self._authenticators:
             try:

@@ -6,6 +6,7 @@ a float is a parse error there, so both are fixed here by construction.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,7 +47,9 @@ def build_claims(
     }
 
 
+@functools.lru_cache(maxsize=4)
 def rfc3339(epoch_seconds: int) -> str:
+    """``issued_at``; the same second is formatted once (every token of that second uses it)."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
 
 

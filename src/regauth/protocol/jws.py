@@ -31,7 +31,7 @@ def b64url(data: bytes) -> str:
 class JwsSigner:
     """Signs claims with one key and a fixed protected header."""
 
-    __slots__ = ("_algorithm", "_header_segment", "_key", "header")
+    __slots__ = ("_algorithm", "_ec_key", "_ecdsa", "_header_segment", "_key", "_rsa_key", "header")
 
     def __init__(self, key: PrivateKey, algorithm: str, header: Mapping[str, Any]) -> None:
         if algorithm == "ES256":
@@ -44,6 +44,10 @@ class JwsSigner:
             raise ValueError(f"unsupported algorithm {algorithm!r}")
         self._key = key
         self._algorithm = algorithm
+        # made once: the algorithm object, and the key type (an ABC isinstance is slow)
+        self._ecdsa = ec.ECDSA(hashes.SHA256())
+        self._ec_key = key if isinstance(key, ec.EllipticCurvePrivateKey) else None
+        self._rsa_key = key if isinstance(key, rsa.RSAPrivateKey) else None
         self.header = {"typ": "JWT", "alg": algorithm, **header}
         self._header_segment = b64url(orjson.dumps(self.header)) + "."
 
@@ -54,10 +58,11 @@ class JwsSigner:
     def sign(self, claims: Mapping[str, Any]) -> str:
         signing_input = self._header_segment + b64url(orjson.dumps(claims))
         data = signing_input.encode("ascii")
-        key = self._key
-        if isinstance(key, ec.EllipticCurvePrivateKey):
-            r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+        if self._ec_key is not None:
+            r, s = decode_dss_signature(self._ec_key.sign(data, self._ecdsa))
             signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")
-        else:
-            signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        elif self._rsa_key is not None:
+            signature = self._rsa_key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        else:  # pragma: no cover - the constructor accepts only these two
+            raise ValueError("no signing key")
         return signing_input + "." + b64url(signature)
