@@ -9,6 +9,7 @@ it are names, scopes and decisions.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -18,6 +19,7 @@ import orjson
 import structlog
 
 from regauth.audit import AuditRecord, ScopeRecord
+from regauth.authn.base import Identity
 from regauth.authz.base import Decision
 from regauth.protocol.errors import ProtocolError
 from regauth.protocol.request import TokenRequest
@@ -136,7 +138,43 @@ def _decisions(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
     ]
 
 
-AuditSink = Callable[[AuditRecord], None]
+AuditSink = Callable[[AuditRecord | Callable[[], AuditRecord]], None]
+
+
+def _issued_record(
+    at: datetime.datetime,
+    outcome: str,
+    identity: Identity,
+    request: TokenRequest,
+    issued: IssuedToken,
+    client_ip: str | None,
+    user_agent: str,
+    latency_ms: float,
+) -> AuditRecord:
+    """Built by the audit writer's thread, off the request path."""
+    return AuditRecord(
+        at=at,
+        status=200,
+        outcome=outcome,
+        account=identity.subject,
+        method=f"{identity.method}/{identity.credential}",
+        grant_type=request.grant_type.value,
+        service=issued.service,
+        client_ip=client_ip,
+        user_agent=user_agent,
+        reason=None,
+        latency_ms=latency_ms,
+        scopes=[
+            ScopeRecord(
+                type=d.scope.type,
+                name=d.scope.name,
+                requested=",".join(d.scope.actions),
+                granted=",".join(d.granted),
+                decided_by=d.decided_by,
+            )
+            for d in issued.decisions
+        ],
+    )
 
 
 class TokenEventLog:
@@ -185,28 +223,16 @@ class TokenEventLog:
         )
         if self._audit is not None:
             self._audit(
-                AuditRecord(
-                    at=utcnow(),
-                    status=200,
-                    outcome=outcome,
-                    account=identity.subject,
-                    method=f"{identity.method}/{identity.credential}",
-                    grant_type=request.grant_type.value,
-                    service=issued.service,
-                    client_ip=client_ip,
-                    user_agent=client.user_agent,
-                    reason=None,
-                    latency_ms=latency_ms,
-                    scopes=[
-                        ScopeRecord(
-                            type=d.scope.type,
-                            name=d.scope.name,
-                            requested=",".join(d.scope.actions),
-                            granted=",".join(d.granted),
-                            decided_by=d.decided_by,
-                        )
-                        for d in decisions
-                    ],
+                functools.partial(
+                    _issued_record,
+                    utcnow(),
+                    outcome,
+                    identity,
+                    request,
+                    issued,
+                    client_ip,
+                    client.user_agent,
+                    latency_ms,
                 )
             )
 

@@ -25,6 +25,8 @@ __all__ = ["AclAuthorizer", "CompiledRule", "compile_rules"]
 
 #: (account, first name segment) pairs whose candidate rules are remembered
 CANDIDATE_CACHE_SIZE = 16384
+#: remembered decisions (who, service, address, scope, labels)
+DECISION_CACHE_SIZE = 32768
 _CAPTURE = re.compile(r"\$\{(account|name|type|service):(\d+)\}")
 _WILDCARD = re.compile(r"[*?\[\\]|\$\{")
 
@@ -156,6 +158,7 @@ class AclAuthorizer:
             account_key = rule.account.literal if rule.account is not None else None
             self._buckets[(account_key, _name_key(rule.name))].append(rule)
         self._candidate_cache: dict[tuple[str, str], tuple[CompiledRule, ...]] = {}
+        self._decisions: dict[tuple[object, ...], Decision | None] = {}
 
     @classmethod
     def from_config(cls, rules: Sequence[AclRule]) -> AclAuthorizer:
@@ -197,6 +200,28 @@ class AclAuthorizer:
         return candidates
 
     def decide(self, context: AccessContext, scope: Scope) -> Decision | None:
+        """The first matching rule's decision. The rules never change, so a decision depends
+        only on who asks, from where, and what; it is remembered (bounded)."""
+        identity = context.identity
+        labels = identity.labels
+        key = (
+            identity.subject,
+            context.service,
+            context.client_ip,
+            scope,
+            tuple(sorted(labels.items())) if labels else (),
+        )
+        try:
+            return self._decisions[key]
+        except KeyError:
+            pass
+        decision = self._decide(context, scope)
+        if len(self._decisions) >= DECISION_CACHE_SIZE:
+            self._decisions.pop(next(iter(self._decisions)))
+        self._decisions[key] = decision
+        return decision
+
+    def _decide(self, context: AccessContext, scope: Scope) -> Decision | None:
         for rule in self._candidates(context.identity.subject, scope.name):
             if rule.matches(context, scope):
                 return Decision(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,10 +70,13 @@ class TokenRequest:
         return self.grant_type is not GrantType.BASIC
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _check_username(username: str) -> None:
     if len(username) > MAX_USERNAME_LENGTH:
         raise InvalidRequest(f"username longer than {MAX_USERNAME_LENGTH} characters")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in username):
+    if _CONTROL.search(username):
         raise InvalidRequest("username contains control characters")
 
 
@@ -118,9 +122,6 @@ def _parse_pairs(text: str, where: str) -> list[tuple[str, str]]:
         raise InvalidRequest(f"malformed {where}: more than {MAX_FIELDS} fields") from None
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _group(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     grouped: dict[str, list[str]] = {}
     for key, value in pairs:
@@ -141,19 +142,47 @@ def _single(params: dict[str, list[str]], key: str) -> str | None:
     return value or None
 
 
+@dataclass(frozen=True, slots=True)
+class _QueryParameters:
+    service: str | None
+    scopes: tuple[Scope, ...]
+    account: str | None
+    client_id: str | None
+    offline: bool
+
+
+def _parse_query(query_string: str) -> _QueryParameters:
+    params = _group(_parse_pairs(query_string, "query string"))
+    return _QueryParameters(
+        service=_single(params, "service"),
+        scopes=parse_scopes(params.get("scope", ())),
+        account=_single(params, "account"),
+        client_id=_single(params, "client_id"),
+        offline=(_single(params, "offline_token") or "").lower() in _TRUE,
+    )
+
+
+#: clients ask again and again with the same query (a CI farm pulling the same images), so
+#: parsed queries are remembered; only short ones, so the memory stays small. Errors are not.
+_parse_query_cached = functools.lru_cache(maxsize=4096)(_parse_query)
+CACHED_QUERY_LENGTH = 512
+
+
 def parse_get(query_string: str, authorization: str | None) -> TokenRequest:
     """A GET token request: query parameters plus optional Basic credentials."""
-    pairs = _group(_parse_pairs(query_string, "query string"))
-    credentials = parse_basic_authorization(authorization)
-    offline = (_single(pairs, "offline_token") or "").lower() in _TRUE
+    query = (
+        _parse_query_cached(query_string)
+        if len(query_string) <= CACHED_QUERY_LENGTH
+        else _parse_query(query_string)
+    )
     return TokenRequest(
         grant_type=GrantType.BASIC,
-        service=_single(pairs, "service"),
-        scopes=parse_scopes(pairs.get("scope", ())),
-        credentials=credentials,
-        account=_single(pairs, "account"),
-        client_id=_single(pairs, "client_id"),
-        offline=offline,
+        service=query.service,
+        scopes=query.scopes,
+        credentials=parse_basic_authorization(authorization),
+        account=query.account,
+        client_id=query.client_id,
+        offline=query.offline,
     )
 
 

@@ -4,7 +4,7 @@ The token path calls :meth:`BackgroundWriter.audit` and :meth:`BackgroundWriter.
 only append to an in-memory queue. A thread writes the queue every ``interval`` seconds (or
 sooner when it grows), prunes audit records past their retention once an hour, and flushes
 what is left when the process stops. If the queue overflows (the database is down for long),
-the oldest records are dropped and counted, never the token path blocked.
+the oldest records are dropped (the queue is bounded), never the token path blocked.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -92,27 +93,21 @@ class BackgroundWriter:
         self._batch_size = batch_size
         self._retention = retention
         self._audit_enabled = audit_enabled
-        self._records: deque[AuditRecord] = deque()
+        self._records: deque[AuditRecord | Callable[[], AuditRecord]] = deque(maxlen=MAX_QUEUE)
         self._touches: dict[tuple[str, int], datetime.datetime] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pruned_at = 0.0
-        self.dropped = 0
         self.written = 0
 
     # called from the event loop: no I/O, no waiting
-    def audit(self, record: AuditRecord) -> None:
-        if not self._audit_enabled:
-            return
-        with self._lock:
-            if len(self._records) >= MAX_QUEUE:
-                self._records.popleft()
-                self.dropped += 1
+    def audit(self, record: AuditRecord | Callable[[], AuditRecord]) -> None:
+        """Queue a record, or a function making one: the writer thread builds it, so the
+        request pays for little more than an append (a bounded deque drops the oldest)."""
+        if self._audit_enabled:
             self._records.append(record)
-            if len(self._records) >= self._batch_size:
-                self._wake.set()
 
     def touch(self, kind: str, row_id: int) -> None:
         with self._lock:
@@ -148,9 +143,15 @@ class BackgroundWriter:
             log.error("audit/last-use write failed, will retry", error=str(exc)[:300])
 
     def flush(self) -> None:
+        pending = self._records
+        records: list[AuditRecord] = []
+        while True:
+            try:
+                item = pending.popleft()
+            except IndexError:
+                break
+            records.append(item if isinstance(item, AuditRecord) else item())
         with self._lock:
-            records = list(self._records)
-            self._records.clear()
             touches = self._touches
             self._touches = {}
         if not records and not touches:
@@ -165,9 +166,6 @@ class BackgroundWriter:
         except Exception:
             with self._lock:  # put them back, oldest first, within the bound
                 self._records.extendleft(reversed(records))
-                while len(self._records) > MAX_QUEUE:
-                    self._records.popleft()
-                    self.dropped += 1
                 for key, at in touches.items():
                     self._touches.setdefault(key, at)
             raise
