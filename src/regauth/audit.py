@@ -17,7 +17,15 @@ from sqlalchemy import Select, select
 from regauth.store.database import Database
 from regauth.store.models import AuditEvent, AuditScope
 
-__all__ = ["OUTCOMES", "AuditFilter", "AuditRecord", "ScopeRecord", "query_audit"]
+__all__ = [
+    "OUTCOMES",
+    "AuditFilter",
+    "AuditRecord",
+    "AuditRow",
+    "ScopeRecord",
+    "query_audit",
+    "record_from_row",
+]
 
 OUTCOMES = ("granted", "partial", "denied", "rejected")
 
@@ -45,6 +53,30 @@ class AuditRecord:
     reason: str | None
     latency_ms: float | None
     scopes: Sequence[ScopeRecord] = field(default_factory=tuple)
+
+
+#: an audit record as plain values, cheap to make on the request path and to hand to another
+#: process: (unix time, status, outcome, account, method, grant type, service, client address,
+#: user agent, reason, latency in ms, [(type, name, requested, granted, decided by), ...])
+AuditRow = tuple[Any, ...]
+
+
+def record_from_row(row: Sequence[Any]) -> AuditRecord:
+    at, status, outcome, account, method, grant_type, service, ip, agent, reason, ms, scopes = row
+    return AuditRecord(
+        at=datetime.datetime.fromtimestamp(at, datetime.UTC),
+        status=status,
+        outcome=outcome,
+        account=account,
+        method=method,
+        grant_type=grant_type,
+        service=service,
+        client_ip=ip,
+        user_agent=agent,
+        reason=reason,
+        latency_ms=ms,
+        scopes=[ScopeRecord(*scope) for scope in scopes],
+    )
 
 
 @dataclass(frozen=True)

@@ -452,7 +452,7 @@ class AuditConfig(Model):
     enabled: bool = True
     retention_days: int = Field(default=90, ge=1, le=3650)
     #: seconds between batched writes
-    flush_interval: float = Field(default=0.25, ge=0.05, le=60)
+    flush_interval: float = Field(default=0.05, ge=0.01, le=60)
 
 
 class LdapConfig(Model):

@@ -9,22 +9,20 @@ it are names, scopes and decisions.
 from __future__ import annotations
 
 import datetime
-import functools
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import orjson
 import structlog
 
-from regauth.audit import AuditRecord, ScopeRecord
-from regauth.authn.base import Identity
+from regauth.audit import AuditRow
 from regauth.authz.base import Decision
 from regauth.protocol.errors import ProtocolError
 from regauth.protocol.request import TokenRequest
 from regauth.service import ClientInfo, IssuedToken
-from regauth.store.models import utcnow
 
 __all__ = ["TokenEventLog", "configure_logging"]
 
@@ -138,43 +136,7 @@ def _decisions(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
     ]
 
 
-AuditSink = Callable[[AuditRecord | Callable[[], AuditRecord]], None]
-
-
-def _issued_record(
-    at: datetime.datetime,
-    outcome: str,
-    identity: Identity,
-    request: TokenRequest,
-    issued: IssuedToken,
-    client_ip: str | None,
-    user_agent: str,
-    latency_ms: float,
-) -> AuditRecord:
-    """Built by the audit writer's thread, off the request path."""
-    return AuditRecord(
-        at=at,
-        status=200,
-        outcome=outcome,
-        account=identity.subject,
-        method=f"{identity.method}/{identity.credential}",
-        grant_type=request.grant_type.value,
-        service=issued.service,
-        client_ip=client_ip,
-        user_agent=user_agent,
-        reason=None,
-        latency_ms=latency_ms,
-        scopes=[
-            ScopeRecord(
-                type=d.scope.type,
-                name=d.scope.name,
-                requested=",".join(d.scope.actions),
-                granted=",".join(d.granted),
-                decided_by=d.decided_by,
-            )
-            for d in issued.decisions
-        ],
-    )
+AuditSink = Callable[[AuditRow], None]
 
 
 class TokenEventLog:
@@ -223,16 +185,28 @@ class TokenEventLog:
         )
         if self._audit is not None:
             self._audit(
-                functools.partial(
-                    _issued_record,
-                    utcnow(),
+                (
+                    time.time(),
+                    200,
                     outcome,
-                    identity,
-                    request,
-                    issued,
+                    identity.subject,
+                    f"{identity.method}/{identity.credential}",
+                    request.grant_type.value,
+                    issued.service,
                     client_ip,
                     client.user_agent,
+                    None,
                     latency_ms,
+                    [
+                        (
+                            d.scope.type,
+                            d.scope.name,
+                            ",".join(d.scope.actions),
+                            ",".join(d.granted),
+                            d.decided_by,
+                        )
+                        for d in decisions
+                    ],
                 )
             )
 
@@ -268,20 +242,20 @@ class TokenEventLog:
         )
         if self._audit is not None:
             self._audit(
-                AuditRecord(
-                    at=utcnow(),
-                    status=error.status,
-                    outcome="rejected",
-                    account=account,
-                    method=None,
-                    grant_type=request.grant_type.value if request is not None else None,
-                    service=request.service if request is not None else None,
-                    client_ip=client_ip,
-                    user_agent=client.user_agent,
-                    reason=(error.log_reason or error.message)[:500],
-                    latency_ms=latency_ms,
-                    scopes=[
-                        ScopeRecord(s.type, s.name, ",".join(s.actions), "", None)
+                (
+                    time.time(),
+                    error.status,
+                    "rejected",
+                    account,
+                    None,
+                    request.grant_type.value if request is not None else None,
+                    request.service if request is not None else None,
+                    client_ip,
+                    client.user_agent,
+                    (error.log_reason or error.message)[:500],
+                    latency_ms,
+                    [
+                        (s.type, s.name, ",".join(s.actions), "", None)
                         for s in (request.scopes if request is not None else ())
                     ],
                 )

@@ -14,14 +14,13 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 import structlog
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from regauth.audit import AuditRecord
+from regauth.audit import AuditRecord, AuditRow, record_from_row
 from regauth.store.database import Database
 from regauth.store.models import (
     AuditEvent,
@@ -93,7 +92,7 @@ class BackgroundWriter:
         self._batch_size = batch_size
         self._retention = retention
         self._audit_enabled = audit_enabled
-        self._records: deque[AuditRecord | Callable[[], AuditRecord]] = deque(maxlen=MAX_QUEUE)
+        self._records: deque[AuditRecord | AuditRow] = deque(maxlen=MAX_QUEUE)
         self._touches: dict[tuple[str, int], datetime.datetime] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -103,8 +102,8 @@ class BackgroundWriter:
         self.written = 0
 
     # called from the event loop: no I/O, no waiting
-    def audit(self, record: AuditRecord | Callable[[], AuditRecord]) -> None:
-        """Queue a record, or a function making one: the writer thread builds it, so the
+    def audit(self, record: AuditRecord | AuditRow) -> None:
+        """Queue a record, or its plain row (the writer thread builds the record), so the
         request pays for little more than an append (a bounded deque drops the oldest)."""
         if self._audit_enabled:
             self._records.append(record)
@@ -150,7 +149,7 @@ class BackgroundWriter:
                 item = pending.popleft()
             except IndexError:
                 break
-            records.append(item if isinstance(item, AuditRecord) else item())
+            records.append(item if isinstance(item, AuditRecord) else record_from_row(item))
         with self._lock:
             touches = self._touches
             self._touches = {}
