@@ -28,7 +28,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 
 from regauth.accounts import AccountService
-from regauth.audit import AuditRecord, ScopeRecord
+from regauth.audit import AuditFilter, AuditRecord, ScopeRecord, query_audit
 from regauth.authn.base import Kind, Outcome
 from regauth.authn.database import DatabaseAuthenticator
 from regauth.authz.grants import load_snapshot
@@ -46,7 +46,7 @@ from tests.postgres import PostgresCluster
 from tests.regauth_process import free_port
 
 HEAD = head_revision()
-REVISIONS = ["0001", "0002", "0003", "0004"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005"]
 ALICE_PASSWORD = "alice-old-bcrypt-pw"
 ALICE_BCRYPT = bcrypt.hashpw(ALICE_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
 
@@ -424,7 +424,12 @@ async def test_upgrade_step_by_step_keeps_the_data_and_the_new_features_work(
     writer.flush()
     assert writer.written == 1
     with db.read() as session:
-        assert session.execute(text("SELECT count(*) FROM audit_scopes")).scalar() == 1
+        assert (
+            session.execute(
+                text("SELECT count(*) FROM audit_events WHERE repositories = ' team/app '")
+            ).scalar()
+            == 1
+        )
         touched = session.execute(
             text("SELECT last_used_at FROM robots WHERE name = 'ci'")
         ).scalar()
@@ -461,6 +466,83 @@ async def test_upgrade_step_by_step_keeps_the_data_and_the_new_features_work(
         )
         assert session.execute(text("SELECT count(*) FROM personal_access_tokens")).scalar() == 0
     writer.close()
+
+
+def test_audit_scopes_move_inline_at_0005_and_back(db: Database, database_url: str) -> None:
+    """0005 folds the audit_scopes table into audit_events: old events keep their scopes, in
+    their order, the repository filter finds them, and a downgrade restores the table."""
+    db.upgrade("0004")
+    raw = plain_engine(database_url)
+    try:
+        with raw.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO audit_events (id, at, account, status, outcome) VALUES"
+                    " (1, :t1, 'alice', 200, 'partial'), (2, :t2, 'bob', 401, 'rejected'),"
+                    " (3, :t3, 'carol', 200, 'granted')"
+                ),
+                {
+                    "t1": datetime.datetime(2026, 11, 1, 10, 0, tzinfo=datetime.UTC),
+                    "t2": datetime.datetime(2026, 11, 1, 11, 0, tzinfo=datetime.UTC),
+                    "t3": datetime.datetime(2026, 11, 1, 12, 0, tzinfo=datetime.UTC),
+                },
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO audit_scopes (event_id, type, name, requested, granted,"
+                    " decided_by) VALUES"
+                    " (1, 'repository', 'team/app', 'pull,push', 'pull', 'grant #4'),"
+                    " (1, 'registry', 'catalog', '*', '', NULL),"
+                    " (3, 'repository', 'team/app_x', 'pull', 'pull', 'acl[2]')"
+                )
+            )
+        db.upgrade("0005")
+        assert "audit_scopes" not in inspect(raw).get_table_names()
+    finally:
+        raw.dispose()
+    everything = query_audit(db, AuditFilter())
+    assert [e["account"] for e in everything] == ["carol", "bob", "alice"]
+    assert everything[2]["scopes"] == [
+        {
+            "type": "repository",
+            "name": "team/app",
+            "requested": ["pull", "push"],
+            "granted": ["pull"],
+            "decided_by": "grant #4",
+        },
+        {
+            "type": "registry",
+            "name": "catalog",
+            "requested": ["*"],
+            "granted": [],
+            "decided_by": None,
+        },
+    ]
+    assert everything[1]["scopes"] == []
+    # a whole name, not a prefix, and "_" is not a wildcard
+    assert [e["account"] for e in query_audit(db, AuditFilter(repository="team/app"))] == ["alice"]
+    assert [e["account"] for e in query_audit(db, AuditFilter(repository="team/app_x"))] == [
+        "carol"
+    ]
+    assert query_audit(db, AuditFilter(repository="team/ap_")) == []
+    assert query_audit(db, AuditFilter(repository="team")) == []
+
+    db.upgrade("0005")  # idempotent
+    db.downgrade("0004")
+    raw = plain_engine(database_url)
+    try:
+        assert rows(
+            raw,
+            "SELECT event_id, type, name, requested, granted, decided_by FROM audit_scopes"
+            " ORDER BY id",
+        ) == [
+            (1, "repository", "team/app", "pull,push", "pull", "grant #4"),
+            (1, "registry", "catalog", "*", "", None),
+            (3, "repository", "team/app_x", "pull", "pull", "acl[2]"),
+        ]
+        assert "scopes" not in {c["name"] for c in inspect(raw).get_columns("audit_events")}
+    finally:
+        raw.dispose()
 
 
 # -------------------------------------------------------- regauth serve and regauth db

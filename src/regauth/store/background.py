@@ -17,10 +17,10 @@ from collections import deque
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, update
+from sqlalchemy.engine import Connection
 
-from regauth.audit import AuditRecord, AuditRow, record_from_row
+from regauth.audit import AuditRecord, AuditRow, encode_scopes, row_from_record
 from regauth.store.database import Database
 from regauth.store.models import (
     AuditEvent,
@@ -45,14 +45,15 @@ CHANGE_LOG_RETENTION = datetime.timedelta(days=1)
 
 
 _EVENT_COLUMNS = (
-    "id, at, client_ip, user_agent, account, method, grant_type, service, status, outcome, "
-    "reason, latency_ms"
+    "at, client_ip, user_agent, account, method, grant_type, service, status, outcome, "
+    "reason, latency_ms, scopes, repositories"
 )
-_SCOPE_COLUMNS = "event_id, type, name, requested, granted, decided_by"
-#: rows per INSERT statement: a multi-row VALUES list is one step for the database driver, so
-#: the writer thread gives up and takes back the GIL once per chunk instead of once per row
-#: (which, under load, stalled the request thread behind thousands of GIL handoffs)
-ROWS_PER_STATEMENT = 200
+#: the largest multi-row INSERT: a VALUES list of many rows is one step for the database
+#: driver, so the writer thread gives up and takes back the GIL once per statement instead of
+#: once per row (which, under load, stalled the request thread behind thousands of GIL
+#: handoffs). Batches are cut into power-of-two statements, so a handful of statement texts
+#: cover every batch size and stay in the drivers' prepared-statement caches.
+MAX_ROWS_PER_STATEMENT = 128
 
 
 def _multirow_insert(table: str, columns: str, width: int, rows: int, mark: str) -> str:
@@ -60,17 +61,55 @@ def _multirow_insert(table: str, columns: str, width: int, rows: int, mark: str)
     return f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([row] * rows)  # noqa: S608
 
 
+def _chunk_sizes(count: int) -> list[int]:
+    """``count`` as full statements of the largest size, then powers of two: 300 is
+    128 + 128 + 32 + 8 + 4."""
+    sizes = [MAX_ROWS_PER_STATEMENT] * (count // MAX_ROWS_PER_STATEMENT)
+    rest = count % MAX_ROWS_PER_STATEMENT
+    size = MAX_ROWS_PER_STATEMENT // 2
+    while rest:
+        if rest >= size:
+            sizes.append(size)
+            rest -= size
+        size //= 2
+    return sizes
+
+
 def _insert_rows(
-    connection: Any, table: str, columns: str, rows: list[tuple[Any, ...]], mark: str
+    connection: Connection, table: str, columns: str, rows: list[tuple[Any, ...]], mark: str
 ) -> None:
     """Insert ``rows`` with a few multi-row statements; every value is a bound parameter."""
     if not rows:
         return
     width = len(rows[0])
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
-        statement = _multirow_insert(table, columns, width, len(chunk), mark)
+    start = 0
+    for size in _chunk_sizes(len(rows)):
+        chunk = rows[start : start + size]
+        start += size
+        statement = _multirow_insert(table, columns, width, size, mark)
         connection.exec_driver_sql(statement, tuple(itertools.chain.from_iterable(chunk)))
+
+
+class _SqliteTime:
+    """SQLAlchemy's storage format for DateTime on SQLite, ``YYYY-MM-DD HH:MM:SS.ffffff`` in
+    UTC without an offset, with the part up to the second formatted once per second (a batch
+    of records shares it; strftime per record was a third of the writer's own time)."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, at: float) -> str:
+        second, micro = divmod(round(at * 1_000_000), 1_000_000)
+        if second != self._second:
+            moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
+            self._prefix = moment.strftime("%Y-%m-%d %H:%M:%S.")
+            self._second = second
+        return f"{self._prefix}{micro:06d}"
+
+
+def _utc_time(at: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(at, datetime.UTC)
 
 
 def _clip(value: str | None, limit: int) -> str | None:
@@ -92,7 +131,7 @@ class BackgroundWriter:
         self._batch_size = batch_size
         self._retention = retention
         self._audit_enabled = audit_enabled
-        self._records: deque[AuditRecord | AuditRow] = deque(maxlen=MAX_QUEUE)
+        self._records: deque[AuditRow] = deque(maxlen=MAX_QUEUE)
         self._touches: dict[tuple[str, int], datetime.datetime] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -103,10 +142,12 @@ class BackgroundWriter:
 
     # called from the event loop: no I/O, no waiting
     def audit(self, record: AuditRecord | AuditRow) -> None:
-        """Queue a record, or its plain row (the writer thread builds the record), so the
+        """Queue a record as its plain row (the writer thread builds the stored values), so the
         request pays for little more than an append (a bounded deque drops the oldest)."""
         if self._audit_enabled:
-            self._records.append(record)
+            self._records.append(
+                row_from_record(record) if isinstance(record, AuditRecord) else record
+            )
 
     def touch(self, kind: str, row_id: int) -> None:
         with self._lock:
@@ -143,90 +184,75 @@ class BackgroundWriter:
 
     def flush(self) -> None:
         pending = self._records
-        records: list[AuditRecord] = []
+        rows: list[AuditRow] = []
         while True:
             try:
-                item = pending.popleft()
+                rows.append(pending.popleft())
             except IndexError:
                 break
-            records.append(item if isinstance(item, AuditRecord) else record_from_row(item))
         with self._lock:
             touches = self._touches
             self._touches = {}
-        if not records and not touches:
+        if not rows and not touches:
             return
         try:
             with self._db.write() as session:
-                for start in range(0, len(records), self._batch_size):
-                    self._insert(session, records[start : start + self._batch_size])
+                connection = session.connection()
+                for start in range(0, len(rows), self._batch_size):
+                    self._insert(connection, rows[start : start + self._batch_size])
                 for (kind, row_id), at in touches.items():
                     model = _TOUCHABLE[kind]
                     session.execute(update(model).where(model.id == row_id).values(last_used_at=at))
         except Exception:
             with self._lock:  # put them back, oldest first, within the bound
-                self._records.extendleft(reversed(records))
+                self._records.extendleft(reversed(rows))
                 for key, at in touches.items():
                     self._touches.setdefault(key, at)
             raise
-        self.written += len(records)
+        self.written += len(rows)
 
     @staticmethod
-    def _allocate_ids(session: Session, count: int) -> list[int]:
-        """Ids for a batch, so events and their scopes go in with two plain executemany calls
-        (no RETURNING round trip per row)."""
-        if session.get_bind().dialect.name == "sqlite":
-            # inside BEGIN IMMEDIATE this process is the only writer
-            start = int(session.scalar(select(func.coalesce(func.max(AuditEvent.id), 0))) or 0)
-            return list(range(start + 1, start + count + 1))
-        rows = session.execute(
-            text(
-                "SELECT nextval(pg_get_serial_sequence('audit_events', 'id')) "
-                "FROM generate_series(1, :count)"
-            ),
-            {"count": count},
-        )
-        return [int(row[0]) for row in rows]
-
-    @classmethod
-    def _insert(cls, session: Session, records: list[AuditRecord]) -> None:
+    def _insert(connection: Connection, rows: list[AuditRow]) -> None:
         """Multi-row INSERTs straight to the driver: the audit trail is the one table written
         at the request rate, and the ORM's per-row work would cost more than the token."""
-        if not records:
+        if not rows:
             return
-        ids = cls._allocate_ids(session, len(records))
-        connection = session.connection()
         sqlite = connection.dialect.name == "sqlite"
-        mark = "?" if sqlite else "%s"
-
-        def moment(value: datetime.datetime) -> Any:
-            utc = value if value.tzinfo is datetime.UTC else value.astimezone(datetime.UTC)
-            # SQLAlchemy's SQLite format: "YYYY-MM-DD HH:MM:SS[.ffffff]", UTC without offset
-            return str(utc.replace(tzinfo=None)) if sqlite else utc
-
-        events = [
-            (
-                event_id,
-                moment(r.at),
-                r.client_ip,
-                _clip(r.user_agent, 256),
-                _clip(r.account, 256),
-                r.method,
-                r.grant_type,
-                _clip(r.service, 256),
-                r.status,
-                r.outcome,
-                _clip(r.reason, 500),
-                r.latency_ms,
+        moment = _SqliteTime() if sqlite else _utc_time
+        values = []
+        for (
+            at,
+            status,
+            outcome,
+            account,
+            method,
+            grant,
+            service,
+            ip,
+            agent,
+            reason,
+            ms,
+            scopes,
+        ) in rows:
+            stored_scopes, names = encode_scopes(scopes)
+            values.append(
+                (
+                    moment(at),
+                    ip,
+                    _clip(agent, 256),
+                    _clip(account, 256),
+                    method,
+                    grant,
+                    _clip(service, 256),
+                    status,
+                    outcome,
+                    _clip(reason, 500),
+                    ms,
+                    stored_scopes,
+                    names or None,
+                )
             )
-            for event_id, r in zip(ids, records, strict=True)
-        ]
-        _insert_rows(connection, "audit_events", _EVENT_COLUMNS, events, mark)
-        scopes = [
-            (event_id, s.type, s.name, s.requested[:128], s.granted[:128], _clip(s.decided_by, 256))
-            for event_id, record in zip(ids, records, strict=True)
-            for s in record.scopes
-        ]
-        _insert_rows(connection, "audit_scopes", _SCOPE_COLUMNS, scopes, mark)
+        _insert_rows(connection, "audit_events", _EVENT_COLUMNS, values, "?" if sqlite else "%s")
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()

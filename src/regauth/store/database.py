@@ -207,6 +207,17 @@ class Database:
                 )
             command.upgrade(_alembic_config(connection), revision)
 
+    def downgrade(self, revision: str) -> None:
+        """Back to an older schema (for tests of the migrations and for rolling back)."""
+        from alembic import command
+
+        with self.engine.execution_options(regauth_write=True).begin() as connection:
+            if not self.is_sqlite:
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
+            command.downgrade(_alembic_config(connection), revision)
+
     def use_wal(self) -> None:
         """Switch a SQLite file known to be regauth's to WAL (persistent, readers never block
         the writer); never done to a file this version does not recognise."""

@@ -25,7 +25,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
     "AuditEvent",
-    "AuditScope",
     "Base",
     "ChangeLog",
     "Grant",
@@ -226,24 +225,10 @@ class AuditEvent(Base):
     grant_type: Mapped[str | None] = mapped_column(String(32))
     service: Mapped[str | None] = mapped_column(String(256))
     status: Mapped[int] = mapped_column(Integer)
-    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(String(500))
     latency_ms: Mapped[float | None] = mapped_column(Float)
-
-
-class AuditScope(Base):
-    __tablename__ = "audit_scopes"
-
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
-    event_id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"),
-        ForeignKey("audit_events.id", ondelete="CASCADE"),
-        index=True,
-    )
-    type: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(255), index=True)
-    requested: Mapped[str] = mapped_column(String(128))
-    granted: Mapped[str] = mapped_column(String(128))
-    decided_by: Mapped[str | None] = mapped_column(String(256))
+    #: JSON list of [type, name, requested, granted, decided by] (see regauth.audit)
+    scopes: Mapped[str | None] = mapped_column(Text)
+    #: the scopes' names, space-delimited with a space at each end, for the repository filter
+    repositories: Mapped[str | None] = mapped_column(Text)
