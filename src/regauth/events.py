@@ -8,7 +8,7 @@ it are names, scopes and decisions.
 
 from __future__ import annotations
 
-import datetime
+import asyncio
 import logging
 import sys
 import time
@@ -23,6 +23,7 @@ from regauth.authz.base import Decision
 from regauth.protocol.errors import ProtocolError
 from regauth.protocol.request import TokenRequest
 from regauth.service import ClientInfo, IssuedToken
+from regauth.timestamps import PerSecondFormat
 
 __all__ = ["TokenEventLog", "configure_logging"]
 
@@ -46,6 +47,9 @@ def info_json_writer() -> Callable[[dict[str, Any]], None] | None:
 
 
 def _make_json_writer(target: IO[str]) -> Callable[[dict[str, Any]], None]:
+    """Lines written in one turn of the event loop reach the stream with one flush, at the end
+    of that turn (as nginx buffers its access log, but never for longer than the turn); outside
+    an event loop every line is flushed at once."""
     buffer = getattr(target, "buffer", None)
     if buffer is not None:
         write_bytes, flush = buffer.write, buffer.flush
@@ -56,11 +60,28 @@ def _make_json_writer(target: IO[str]) -> Callable[[dict[str, Any]], None]:
 
         flush = target.flush
 
-    def emit(fields: dict[str, Any]) -> None:
-        fields["level"] = "info"
-        fields["timestamp"] = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
-        write_bytes(orjson.dumps(fields, default=str) + b"\n")
+    timestamp = PerSecondFormat("%Y-%m-%dT%H:%M:%S.", "Z")
+    # the loop with a flush pending: a loop that stopped before running it no longer counts
+    flush_pending_on: asyncio.AbstractEventLoop | None = None
+
+    def flush_turn() -> None:
+        nonlocal flush_pending_on
+        flush_pending_on = None
         flush()
+
+    def emit(fields: dict[str, Any]) -> None:
+        nonlocal flush_pending_on
+        fields["level"] = "info"
+        fields["timestamp"] = timestamp(time.time())
+        write_bytes(orjson.dumps(fields, default=str) + b"\n")
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            flush()
+            return
+        if flush_pending_on is not loop:
+            flush_pending_on = loop
+            loop.call_soon(flush_turn)
 
     return emit
 
@@ -125,14 +146,10 @@ class _TextFromBytesLogger:
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
-def _decisions(decisions: Sequence[Decision]) -> list[dict[str, Any]]:
+def _decisions(decisions: Sequence[Decision], scopes: Sequence[str]) -> list[dict[str, Any]]:
     return [
-        {
-            "scope": str(d.scope),
-            "granted": list(d.granted),
-            "rule": d.decided_by,
-        }
-        for d in decisions
+        {"scope": scope, "granted": d.granted, "rule": d.decided_by}
+        for d, scope in zip(decisions, scopes, strict=True)
     ]
 
 
@@ -165,6 +182,7 @@ class TokenEventLog:
         latency_ms = round(latency * 1000, 3)
         client_ip = str(client.address) if client.address else None
         identity = issued.identity
+        scopes = [str(d.scope) for d in decisions]
         self._emit(
             {
                 "status": 200,
@@ -175,8 +193,8 @@ class TokenEventLog:
                 "grant_type": request.grant_type.value,
                 "service": issued.service,
                 "client_id": request.client_id,
-                "scopes": [str(d.scope) for d in decisions],
-                "decisions": _decisions(decisions),
+                "scopes": scopes,
+                "decisions": _decisions(decisions, scopes),
                 "refresh_token_issued": "refresh_token" in issued.body,
                 "client_ip": client_ip,
                 "user_agent": client.user_agent,

@@ -8,7 +8,9 @@ web layer only translates.
 
 from __future__ import annotations
 
-import secrets
+import base64
+import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,8 +50,43 @@ class IssuedToken:
     decisions: Sequence[Decision]
 
 
+class _RandomPool:
+    """Bytes from the operating system's CSPRNG, read a few KiB at a time: one ``getrandom``
+    call serves 227 JWT ids instead of one each. Every id still takes 18 fresh bytes; none is
+    ever handed out twice."""
+
+    __slots__ = ("_buffer", "_lock", "_offset")
+    SIZE = 4096
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._offset = 0
+
+    def take(self, count: int) -> bytes:
+        with self._lock:
+            end = self._offset + count
+            if end > len(self._buffer):
+                self._buffer = os.urandom(max(self.SIZE, count))
+                self._offset, end = 0, count
+            chunk = self._buffer[self._offset : end]
+            self._offset = end
+            return chunk
+
+    def forget(self) -> None:
+        """In a forked child: never reuse the parent's unread bytes."""
+        self._lock = threading.Lock()
+        self._buffer = b""
+        self._offset = 0
+
+
+_pool = _RandomPool()
+os.register_at_fork(after_in_child=_pool.forget)
+
+
 def new_jwt_id() -> str:
-    return secrets.token_urlsafe(18)
+    """A JWT id: 144 random bits, URL-safe base64 (as ``secrets.token_urlsafe(18)``)."""
+    return base64.urlsafe_b64encode(_pool.take(18)).decode("ascii")
 
 
 class TokenService:

@@ -9,6 +9,7 @@ linear scan would find.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import ipaddress
 import re
@@ -236,8 +237,10 @@ class AclAuthorizer:
         return self.decide(context, scope)
 
 
+@functools.lru_cache(maxsize=4096)
 def client_address(value: str | None) -> IpAddress | None:
-    """Parse a client address, folding IPv4-mapped IPv6 addresses to IPv4."""
+    """Parse a client address, folding IPv4-mapped IPv6 addresses to IPv4 (remembered: the
+    same few peers ask again and again, and parsing costs more than the rest of the lookup)."""
     if not value:
         return None
     try:

@@ -30,6 +30,7 @@ from regauth.store.models import (
     Robot,
     utcnow,
 )
+from regauth.timestamps import PerSecondFormat
 
 __all__ = ["BackgroundWriter"]
 
@@ -90,22 +91,9 @@ def _insert_rows(
         connection.exec_driver_sql(statement, tuple(itertools.chain.from_iterable(chunk)))
 
 
-class _SqliteTime:
-    """SQLAlchemy's storage format for DateTime on SQLite, ``YYYY-MM-DD HH:MM:SS.ffffff`` in
-    UTC without an offset, with the part up to the second formatted once per second (a batch
-    of records shares it; strftime per record was a third of the writer's own time)."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def __call__(self, at: float) -> str:
-        second, micro = divmod(round(at * 1_000_000), 1_000_000)
-        if second != self._second:
-            moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
-            self._prefix = moment.strftime("%Y-%m-%d %H:%M:%S.")
-            self._second = second
-        return f"{self._prefix}{micro:06d}"
+def _sqlite_time() -> PerSecondFormat:
+    """SQLAlchemy's storage format for DateTime on SQLite: UTC without an offset."""
+    return PerSecondFormat("%Y-%m-%d %H:%M:%S.")
 
 
 def _utc_time(at: float) -> datetime.datetime:
@@ -218,7 +206,7 @@ class BackgroundWriter:
         if not rows:
             return
         sqlite = connection.dialect.name == "sqlite"
-        moment = _SqliteTime() if sqlite else _utc_time
+        moment = _sqlite_time() if sqlite else _utc_time
         values = []
         for (
             at,

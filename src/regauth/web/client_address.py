@@ -24,6 +24,11 @@ class ClientAddressResolver:
         self._headers = tuple(h.lower() for h in proxy_headers)
         self._trusted: tuple[IpNetwork, ...] = tuple(parse_ip_pattern(p) for p in trusted_proxies)
 
+    @property
+    def headers(self) -> tuple[str, ...]:
+        """The proxy headers consulted, lower-case."""
+        return self._headers
+
     def _is_trusted(self, address: IpAddress | None) -> bool:
         return address is not None and any(address in net for net in self._trusted)
 

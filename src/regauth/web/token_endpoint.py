@@ -56,12 +56,22 @@ class TokenEndpoint:
         self._service = service
         self._events = events
         self._addresses = addresses
+        # the only headers the endpoint reads: decoding every header a client sends costs more
+        self._wanted_headers = {
+            name.encode("latin-1"): name
+            for name in ("authorization", "user-agent", "content-type", *addresses.headers)
+        }
         escaped = basic_realm.replace("\\", "\\\\").replace('"', '\\"')
         self._challenge = (b"www-authenticate", f'Basic realm="{escaped}"'.encode("latin-1"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        wanted = self._wanted_headers
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = wanted.get(raw_name)
+            if name is not None:
+                headers[name] = raw_value.decode("latin-1")
         peer = scope.get("client")
         client = ClientInfo(
             address=self._addresses.resolve(peer[0] if peer else None, headers),
