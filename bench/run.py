@@ -58,13 +58,43 @@ def regauth_config(workdir: Path, cost: int = 10, audit: bool = True) -> Path:
     return config
 
 
-def bench_warm(workdir: Path, workers: int, seconds: float, rounds: int = 5) -> dict[str, Any]:
-    """One user, warm credentials, 32 connections: regauth beside the floor handler.
+def measure_alternating(
+    servers: dict[str, tuple[Server, str]],
+    header: dict[str, str],
+    seconds: float,
+    rounds: int,
+) -> dict[str, dict[str, Any]]:
+    """Measure running servers in alternation, ``rounds`` times each, then stop them: the
+    median rate, its run's latencies, the median p99 and every round's rate, per server.
 
-    The machine's speed drifts from one minute to the next, so the servers run side by side
-    (an idle one costs nothing) and are measured in alternation, ``rounds`` times each; the
-    figures are the medians and the ratio is of the medians.
-    """
+    The machine's speed drifts from one minute to the next; servers measured one after the
+    other would compare two different machines."""
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+    try:
+        for server, path in servers.values():
+            run_wrk(server.url + path, headers=header, seconds=3)
+        for _ in range(rounds):
+            for name, (server, path) in servers.items():
+                runs[name].append(
+                    run_wrk(server.url + path, headers=header, seconds=seconds).as_dict()
+                )
+    finally:
+        for server, _ in servers.values():
+            server.stop()
+    results: dict[str, dict[str, Any]] = {}
+    for name, measured in runs.items():
+        ordered = sorted(measured, key=lambda r: r["requests_per_second"])
+        median = dict(ordered[len(ordered) // 2])
+        median["p99_ms"] = sorted(r["p99_ms"] for r in measured)[len(measured) // 2]
+        median["all_rates"] = [r["requests_per_second"] for r in measured]
+        results[name] = median
+    return results
+
+
+def bench_warm(workdir: Path, workers: int, seconds: float, rounds: int = 5) -> dict[str, Any]:
+    """One user, warm credentials, 32 connections: regauth beside the floor handler, running
+    side by side (an idle one costs nothing) and measured in alternation; the ratio is of the
+    medians."""
     header = {"Authorization": basic_header(USER, PASSWORD)}
     query = f"/auth?service=registry&scope={SCOPE}&account={USER}"
     servers = {
@@ -88,25 +118,8 @@ def bench_warm(workdir: Path, workers: int, seconds: float, rounds: int = 5) -> 
             query,
         ),
     }
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
-    try:
-        for server, path in servers.values():
-            run_wrk(server.url + path, headers=header, seconds=3)
-        for _ in range(rounds):
-            for name, (server, path) in servers.items():
-                runs[name].append(
-                    run_wrk(server.url + path, headers=header, seconds=seconds).as_dict()
-                )
-    finally:
-        for server, _ in servers.values():
-            server.stop()
     results: dict[str, Any] = {"rounds": rounds}
-    for name, measured in runs.items():
-        ordered = sorted(measured, key=lambda r: r["requests_per_second"])
-        median = dict(ordered[len(ordered) // 2])
-        median["p99_ms"] = sorted(r["p99_ms"] for r in measured)[len(measured) // 2]
-        median["all_rates"] = [r["requests_per_second"] for r in measured]
-        results[name] = median
+    results.update(measure_alternating(servers, header, seconds, rounds))
     floor_rate = results["floor"]["requests_per_second"]
     for name in ("regauth", "regauth_without_audit"):
         results[f"{name}_over_floor"] = round(results[name]["requests_per_second"] / floor_rate, 3)
@@ -202,26 +215,28 @@ def rules_config(workdir: Path, count: int, indexed: bool) -> Path:
     return config
 
 
-def bench_rules(workdir: Path, workers: int, seconds: float) -> dict[str, Any]:
+def bench_rules(workdir: Path, workers: int, seconds: float, rounds: int = 3) -> dict[str, Any]:
+    """Warm tokens with 10, 10,000 and 10,000 regex rules, side by side, in alternation."""
     header = {"Authorization": basic_header(USER, PASSWORD)}
     query = f"/auth?service=registry&scope={SCOPE}&account={USER}"
-    results: dict[str, Any] = {}
-    for label, count, indexed in (
-        ("10", 10, True),
-        ("10000", 10000, True),
-        ("10000 regex", 10000, False),
-    ):
-        server = start_regauth(
-            workdir,
-            rules_config(workdir, count, indexed),
-            workers,
-            data_dir=workdir / f"rules-data-{count}-{indexed}",
+    servers = {
+        label: (
+            start_regauth(
+                workdir,
+                rules_config(workdir, count, indexed),
+                workers,
+                data_dir=workdir / f"rules-data-{count}-{indexed}",
+            ),
+            query,
         )
-        try:
-            run_wrk(server.url + query, headers=header, seconds=3)
-            results[label] = run_wrk(server.url + query, headers=header, seconds=seconds).as_dict()
-        finally:
-            server.stop()
+        for label, count, indexed in (
+            ("10", 10, True),
+            ("10000", 10000, True),
+            ("10000 regex", 10000, False),
+        )
+    }
+    results: dict[str, Any] = {"rounds": rounds}
+    results.update(measure_alternating(servers, header, seconds, rounds))
     base = results["10"]["requests_per_second"]
     results["cost_10000_over_10"] = round(base / results["10000"]["requests_per_second"] - 1, 3)
     results["cost_10000_regex_over_10"] = round(
@@ -358,6 +373,8 @@ def markdown(results: dict[str, Any]) -> str:
     rules = results.get("rules")
     if rules:
         lines += [
+            f"Rules: medians of {rules['rounds']} alternating rounds.",
+            "",
             "| ACL rules (warm tokens) | tokens/s | p50 ms | p99 ms |",
             "|---|---:|---:|---:|",
         ]
