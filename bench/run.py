@@ -1,6 +1,6 @@
 """Run the benchmarks and record their figures.
 
-    python bench/run.py                          # everything, about 6 minutes
+    python bench/run.py                          # everything, about 16 minutes
     python bench/run.py --seconds 3 --only warm  # one scenario, shorter
 
 Writes bench/results/latest.json and latest.md (the tables copied into BENCHMARKS.md).
