@@ -10,6 +10,7 @@ import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -38,10 +39,14 @@ __all__ = [
     "StartupError",
     "build_authorizers",
     "build_runtime",
+    "check_identity_providers",
     "check_runtime",
     "load_keys",
     "open_database",
 ]
+
+if TYPE_CHECKING:
+    from regauth.oidc.discovery import DiscoveryCheck
 
 log = structlog.get_logger("regauth.runtime")
 
@@ -312,4 +317,24 @@ def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
     from regauth.store.database import describe_url
 
     summary.append(f"database: {describe_url(database_url(config, data_dir))}")
+    from regauth.oidc.startup import describe
+
+    for check in check_identity_providers(config):
+        if check.problem is None:
+            summary.append(describe(check))
+        else:
+            summary.append(f"warning: {describe(check)} (logins through it fail until it answers)")
     return summary
+
+
+def check_identity_providers(config: Config) -> list[DiscoveryCheck]:
+    """Fetch the OpenID providers' discovery documents: a provider that answers wrongly is a
+    :class:`StartupError`; one that does not answer is returned with its problem (it may only
+    be down now)."""
+    from regauth.oidc.startup import check_providers, describe
+
+    checks = check_providers(config)
+    for check in checks:
+        if check.problem is not None and check.reachable:
+            raise StartupError(describe(check))
+    return checks

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import structlog
+
 from regauth.config import Config, load_config
 from regauth.datadir import DataDir
 from regauth.defaults import bootstrap_admin, default_config
 from regauth.events import configure_logging
 from regauth.registry_config import render_yaml, settings_for, write_trust_files
-from regauth.runtime import Runtime, build_runtime
+from regauth.runtime import Runtime, build_runtime, check_identity_providers
 from regauth.web.app import RegauthApp, create_app
 
 __all__ = ["ServeOptions", "create_app_from_environment", "load_effective_config", "run"]
@@ -126,10 +128,19 @@ def run(options: ServeOptions, config: Config) -> None:
         signal.signal(sig, _exit_quietly)
     tune_memory_allocator()
     runtime = build_runtime(config, options.data_dir, upgrade=options.upgrade)
+    providers = check_identity_providers(config)  # a wrong issuer URL stops here
     admin_password = bootstrap_admin(runtime.accounts) if options.config_path is None else None
     bundle, jwks = write_trust_files(runtime.signing_key, options.data_dir.path)
     print(_banner(runtime, admin_password, bundle, jwks), flush=True)
     configure_logging(config.log.level, config.log.format)
+    for check in providers:
+        if check.problem is not None:
+            structlog.get_logger("regauth.serve").warning(
+                "identity provider unreachable at start-up; logins through it fail until it "
+                "answers",
+                provider=check.provider,
+                error=check.problem,
+            )
     host, port = config.server.host_port
     common = {
         "host": host,

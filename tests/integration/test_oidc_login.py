@@ -11,7 +11,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
@@ -22,6 +25,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import httpx
 import jwt
 import pytest
+import yaml
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import RSAKey
 
@@ -45,6 +49,7 @@ from tests.oidc.harness import (
     free_port,
     provider_entry,
 )
+from tests.regauth_process import RegauthServer
 
 TOKEN = re.compile(r"regauth_pat_[A-Za-z0-9_-]+")
 
@@ -694,3 +699,85 @@ def test_preset_configuration_errors(tmp_path: Path) -> None:
     ghe = resolve_provider(entry(type="github", issuer="https://ghe.corp.test/"))
     assert ghe.github_api == "https://ghe.corp.test/api/v3"
     assert tmp_path.exists()
+
+
+# ------------------------------------------------------- discovery checked at start-up
+
+
+def _provider_config(tmp_path: Path, *entries: dict[str, Any]) -> Path:
+    path = tmp_path / "regauth.yaml"
+    path.write_text(
+        yaml.safe_dump({"server": {"public_url": LOGIN_BASE}, "oidc": {"providers": list(entries)}})
+    )
+    return path
+
+
+def _regauth(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}
+    return subprocess.run(
+        [sys.executable, "-m", "regauth", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_config_fetches_each_discovery_document(idp: OidcProvider, tmp_path: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"
+    config = _provider_config(
+        tmp_path,
+        provider_entry(idp, "corp"),
+        {**provider_entry(idp, "down"), "issuer": closed, "timeout": 2},
+        {**provider_entry(idp, "hub"), "type": "github"},  # no discovery: not fetched
+    )
+    data = ["--data-dir", str(tmp_path / "data")]
+    checked = _regauth("check-config", "--config", str(config), *data, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert "oidc.providers[corp].issuer: discovery document OK" in checked.stdout
+    assert "warning: oidc.providers[down].issuer: cannot reach the discovery document" in (
+        checked.stdout
+    )
+    assert "hub" not in checked.stdout
+
+    wrong = _provider_config(tmp_path, {**provider_entry(idp, "corp"), "issuer": idp.issuer + "/x"})
+    refused = _regauth("check-config", "--config", str(wrong), *data, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "oidc.providers[corp].issuer: no discovery document at" in refused.stderr
+    assert "(HTTP 404)" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_serve_refuses_a_wrong_issuer_and_starts_despite_a_provider_that_is_down(
+    idp: OidcProvider, tmp_path: Path
+) -> None:
+    # an issuer URL with a path the provider does not have: a configuration mistake
+    other = _provider_config(
+        tmp_path, {**provider_entry(idp, "corp"), "issuer": idp.issuer + "/other"}
+    )
+    refused = _regauth(
+        "serve", "--config", str(other), "--data-dir", str(tmp_path / "d1"), cwd=tmp_path
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().count("\n") == 0, refused.stderr  # one line
+    assert "oidc.providers[corp].issuer:" in refused.stderr
+
+    closed = f"http://127.0.0.1:{free_port()}"
+    down = _provider_config(
+        tmp_path, {**provider_entry(idp, "down"), "issuer": closed, "timeout": 2}
+    )
+    with (
+        RegauthServer(tmp_path, config=down, data_dir=tmp_path / "d2") as server,
+        server.client() as client,
+    ):
+        assert client.get("/healthz").status_code == 200
+        # the provider is down: its login fails clearly, nothing else is affected
+        assert client.get("/login/down").status_code == 502
+    warnings = [
+        json.loads(line)
+        for line in server.output().splitlines()
+        if "identity provider unreachable" in line
+    ]
+    assert len(warnings) == 1
+    assert warnings[0]["provider"] == "down" and warnings[0]["level"] == "warning"

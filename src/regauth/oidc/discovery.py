@@ -18,8 +18,11 @@ from regauth.oidc.errors import ProviderUnavailable
 from regauth.oidc.fetch import exchange
 
 __all__ = [
+    "DiscoveryCheck",
     "DiscoveryError",
     "ProviderMetadata",
+    "WrongDiscoveryAnswer",
+    "check_discovery",
     "discovery_url",
     "fetch_metadata",
     "parse_metadata",
@@ -30,6 +33,11 @@ _URL = re.compile(r"https?://[^\s#]+")
 
 class DiscoveryError(ValueError):
     """The discovery document is unusable; the message says why."""
+
+
+class WrongDiscoveryAnswer(ProviderUnavailable):
+    """The provider answered, but not with a usable discovery document for this issuer: a
+    wrong issuer URL rather than a provider that is down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,13 +141,39 @@ async def fetch_metadata(
         http, "GET", url, provider=provider, what="the discovery document", timeout=timeout
     )
     if answer.status != 200:
-        raise ProviderUnavailable(
+        raise WrongDiscoveryAnswer(
             f"{provider}: no discovery document at {url} (HTTP {answer.status}); "
             "check the issuer URL"
         )
     try:
         return parse_metadata(answer.body, issuer)
     except DiscoveryError as exc:
-        raise ProviderUnavailable(
+        raise WrongDiscoveryAnswer(
             f"{provider}: unusable discovery document at {url}: {exc}"
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryCheck:
+    """The outcome of fetching a provider's discovery document once, at start-up."""
+
+    provider: str
+    url: str
+    #: None when the document is usable; otherwise one line that names the provider
+    problem: str | None = None
+    #: False when the provider did not answer (or answered 5xx): it may only be down for now.
+    #: True with a problem means it answered, wrongly: a configuration mistake.
+    reachable: bool = True
+
+
+async def check_discovery(
+    http: httpx.AsyncClient, issuer: str, *, provider: str, timeout: float
+) -> DiscoveryCheck:
+    url = discovery_url(issuer)
+    try:
+        await fetch_metadata(http, issuer, provider=provider, timeout=timeout)
+    except WrongDiscoveryAnswer as exc:
+        return DiscoveryCheck(provider, url, str(exc), reachable=True)
+    except ProviderUnavailable as exc:
+        return DiscoveryCheck(provider, url, str(exc), reachable=False)
+    return DiscoveryCheck(provider, url)
