@@ -31,7 +31,7 @@ from regauth.credentials import (
     new_secret,
     secret_hash,
 )
-from regauth.store.database import Database
+from regauth.store.database import CHANGED, Database
 from regauth.store.models import (
     ChangeLog,
     Grant,
@@ -294,6 +294,7 @@ class AccountService:
     @staticmethod
     def _log(session: Session, kind: str, subjects: Iterable[str] = ()) -> None:
         session.add(ChangeLog(kind=kind, subject=" ".join(subjects) or None, at=utcnow()))
+        session.info[CHANGED] = True
 
     @staticmethod
     def _user(session: Session, username: str) -> User:

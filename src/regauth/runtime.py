@@ -233,6 +233,7 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
     grants = grant_authorizer(config, load_snapshot(database))
     authorizers, acl = build_authorizers(config, grants)
     authenticators = build_authenticators(config, database, writer)
+    authenticators.before_cache_lookup = watcher.catch_up
     refresh = None
     if config.refresh_tokens.enabled:
         refresh = RefreshTokens(

@@ -4,6 +4,11 @@ Each admin change appends to ``change_log`` in its own transaction. Every worker
 instance polls for new rows every ``interval`` seconds (one indexed query) and then drops the
 affected users from its credential cache and reloads the grants snapshot, so a change made
 through any instance is enforced everywhere within about a second.
+
+On one machine with SQLite, a change also bumps a signal file beside the database (see
+:meth:`Database.signal_change`); :meth:`ChangeWatcher.catch_up`, called before a cached login
+is trusted, notices it with one ``stat`` and polls at once. So ``regauth user passwd`` or
+``regauth grant remove`` run beside the server take effect on the very next request.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class ChangeWatcher:
         self._last_id = 0
         self._applied: set[int] = set()
         self._task: asyncio.Task[None] | None = None
+        self._seen_stamp = 0
+        self._catch_up_lock = asyncio.Lock()
 
     def _max_id(self) -> int:
         with self._db.read() as session:
@@ -64,6 +71,7 @@ class ChangeWatcher:
 
     def prime(self) -> None:
         """Start from the current end of the log (call before loading the snapshot)."""
+        self._seen_stamp = self._db.change_stamp()
         self._last_id = self._max_id()
         self._applied = {c.id for c in self._since(max(0, self._last_id - LOOKBACK))}
 
@@ -80,6 +88,22 @@ class ChangeWatcher:
                 self._applied = {i for i in self._applied if i > floor}
             await self._on_changes(changes)
         return len(changes)
+
+    async def catch_up(self) -> None:
+        """Poll now if the change signal moved since the last look; requests that arrive
+        meanwhile wait for that poll rather than trust what it may change."""
+        if self._db.change_stamp() == self._seen_stamp:
+            return
+        async with self._catch_up_lock:
+            stamp = self._db.change_stamp()
+            if stamp == self._seen_stamp:
+                return  # another request polled for it
+            try:
+                await self.poll_once()
+            except Exception as exc:  # the periodic poll keeps trying
+                log.error("polling the change log failed", error=str(exc)[:300])
+                return
+            self._seen_stamp = stamp
 
     async def _loop(self) -> None:
         while True:

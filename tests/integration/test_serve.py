@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
 import subprocess
@@ -166,3 +167,63 @@ def test_htpasswd_is_reread_when_it_changes(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert client.get("/auth", auth=("carol", "x")).status_code == 401
     assert "only bcrypt hashes are supported" in server.output()
+
+
+def _cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "regauth", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def test_admin_commands_beside_the_server_take_effect_on_the_next_request(
+    tmp_path: Path,
+) -> None:
+    """A cached login must not outlive a password change or a grant removal made with the CLI
+    on the same machine: the server notices the change signal before trusting its cache, so
+    the very next request sees the change (no waiting for the periodic poll)."""
+    data = tmp_path / "regauth-data"
+    config = tmp_path / "regauth.yaml"
+    config.write_text(yaml.safe_dump({"database": {"sync_interval": 30}}))  # no poll in time
+    state = ["--config", str(config), "--data-dir", str(data)]
+    with RegauthServer(tmp_path, config=config, data_dir=data, workers=2) as server:
+        _cli("user", "add", "alice", *state, cwd=tmp_path, stdin="old-password\n")
+        added = _cli(
+            "grant",
+            "add",
+            "--user",
+            "alice",
+            "--pattern",
+            "team/*",
+            "--role",
+            "push",
+            "--json",
+            *state,
+            cwd=tmp_path,
+        )
+        grant_id = str(json.loads(added.stdout)["id"])
+        scope = {"service": "registry", "scope": "repository:team/app:pull,push"}
+
+        def granted(client: httpx.Client, password: str) -> list[str] | int:
+            answer = client.get("/auth", params=scope, auth=("alice", password))
+            if answer.status_code != 200:
+                return answer.status_code
+            claims = jwt.decode(answer.json()["token"], options={"verify_signature": False})
+            return claims["access"][0]["actions"]
+
+        with server.client() as client:
+            # every worker has the login cached (keep-alive off: connections spread)
+            for _ in range(8):
+                fresh = httpx.Client(base_url=server.url, headers={"connection": "close"})
+                with fresh:
+                    assert granted(fresh, "old-password") == ["pull", "push"]
+            _cli("grant", "remove", grant_id, *state, cwd=tmp_path)
+            assert granted(client, "old-password") == []
+            _cli("user", "passwd", "alice", *state, cwd=tmp_path, stdin="new-password\n")
+            assert granted(client, "old-password") == 401
+            assert granted(client, "new-password") == []

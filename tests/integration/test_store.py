@@ -19,7 +19,7 @@ from regauth.authn.database import DatabaseAuthenticator
 from regauth.authn.refresh import RefreshSettings, RefreshTokens
 from regauth.authz.base import AccessContext
 from regauth.authz.grants import GrantAuthorizer, load_snapshot
-from regauth.protocol.errors import InvalidGrant
+from regauth.protocol.errors import InvalidGrant, Unauthorized
 from regauth.protocol.request import parse_get, parse_post
 from regauth.protocol.scope import parse_scope
 from regauth.protocol.secret import Secret
@@ -464,7 +464,14 @@ async def test_changes_from_elsewhere_reach_the_runtime(
         assert len(runtime.authenticators.cache) == 1  # bob's password is now cached
         other.add_grant(user="bob", pattern="shared/*", role="push")
         other.set_password("bob", "new")
-        assert await runtime.watcher.poll_once() == 3  # user created, grant, password
+        if database_url.startswith("sqlite"):
+            # the change signal beside the file: the next request catches up by itself (the
+            # first one already did for "user created")
+            with pytest.raises(Unauthorized):
+                await runtime.service.issue(request, ClientInfo(None))
+            assert await runtime.watcher.poll_once() == 0
+        else:
+            assert await runtime.watcher.poll_once() == 3  # user created, grant, password
         assert len(runtime.authenticators.cache) == 0
         granted = await runtime.service.issue(
             parse_get("scope=repository:shared/x:push", basic("bob", "new")), ClientInfo(None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -44,6 +44,9 @@ class AuthenticatorChain:
         self._dummy_hash = dummy_hash
         self._cache = cache if cache is not None else CredentialCache(ttl=0, max_entries=0)
         self._inflight: dict[bytes, asyncio.Future[Identity]] = {}
+        #: awaited before each cache lookup: brings the cache up to date with other processes'
+        #: changes that are known to have happened (``ChangeWatcher.catch_up``)
+        self.before_cache_lookup: Callable[[], Awaitable[None]] | None = None
 
     @property
     def cache(self) -> CredentialCache:
@@ -56,6 +59,8 @@ class AuthenticatorChain:
     async def authenticate(self, username: str, password: Secret) -> Identity:
         for authenticator in self._authenticators:
             await authenticator.refresh()
+        if self.before_cache_lookup is not None:
+            await self.before_cache_lookup()
         cached = self._cache.get(username, password)
         if cached is not None:
             return cached

@@ -12,10 +12,13 @@ import asyncio
 import contextlib
 import enum
 import functools
+import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
@@ -46,6 +49,18 @@ class SchemaStatus:
     state: SchemaState
     current: str | None
     head: str
+
+
+#: ``session.info`` key: this transaction changed accounts (see :meth:`Database.write`)
+CHANGED = "regauth_changed"
+
+
+def _change_signal_path(url: str) -> Path | None:
+    """``<database file>-changes`` beside a SQLite file; none for an in-memory database."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).with_name(Path(database).name + "-changes")
 
 
 def normalize_url(url: str) -> str:
@@ -116,6 +131,7 @@ class Database:
         )
         self._pool_size = pool_size
         self._executor: ThreadPoolExecutor | None = None
+        self.change_signal = _change_signal_path(self.url) if self.is_sqlite else None
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking database work on this database's own threads, off the event loop."""
@@ -150,9 +166,38 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        """A transaction that commits when the block ends, or rolls back on an exception."""
-        with self._writer() as session, session.begin():
-            yield session
+        """A transaction that commits when the block ends, or rolls back on an exception.
+
+        A transaction that changed accounts (it set ``session.info[CHANGED]``) bumps the
+        change signal once it has committed."""
+        with self._writer() as session:
+            with session.begin():
+                yield session
+            if session.info.pop(CHANGED, False):
+                self.signal_change()
+
+    def signal_change(self) -> None:
+        """Tell the processes on this machine that share the SQLite file that the change log
+        grew: they look at it before trusting a cached login (see ``regauth.sync``). Best
+        effort: the periodic poll catches the change anyway."""
+        if self.change_signal is None:
+            return
+        now = time.time_ns()
+        try:
+            self.change_signal.touch(exist_ok=True)
+            os.utime(self.change_signal, ns=(now, now))
+        except OSError:
+            pass
+
+    def change_stamp(self) -> int:
+        """The change signal's time (0 when there is none): one stat, cheap enough for every
+        request."""
+        if self.change_signal is None:
+            return 0
+        try:
+            return os.stat(self.change_signal).st_mtime_ns
+        except OSError:
+            return 0
 
     def dispose(self) -> None:
         if self._executor is not None:
