@@ -4,8 +4,8 @@
 cosine, inetorgperson and nis schemas, a monitor database for counting connections), loads the
 base entries offline with ``slapadd``, and runs ``slapd -d 0`` in the foreground on two free
 loopback ports: ``ldap://`` (StartTLS offered) and ``ldaps://``, both with a certificate from a
-test CA (``tests.e2e.peers.make_test_ca``). Users and groups are added online with ``ldapadd`` so that the memberOf
-overlay fills ``memberOf``. Stopped by its PID.
+test CA (``tests.e2e.peers.make_test_ca``). Users and groups are added online with
+``ldapadd`` so that the memberOf overlay fills ``memberOf``. Stopped by its PID.
 
 The directory::
 
