@@ -5,10 +5,12 @@ instance polls for new rows every ``interval`` seconds (one indexed query) and t
 affected users from its credential cache and reloads the grants snapshot, so a change made
 through any instance is enforced everywhere within about a second.
 
-On one machine with SQLite, a change also bumps a signal file beside the database (see
-:meth:`Database.signal_change`); :meth:`ChangeWatcher.catch_up`, called before a cached login
-is trusted, notices it with one ``stat`` and polls at once. So ``regauth user passwd`` or
-``regauth grant remove`` run beside the server take effect on the very next request.
+A change is also signalled (see :meth:`Database.signal_change`): with SQLite by a file beside
+the database, with PostgreSQL by ``NOTIFY``, which every worker ``LISTEN``s for on a
+connection of its own. :meth:`ChangeWatcher.catch_up`, called before a cached login is
+trusted, sees the signal (one ``stat``, or a flag the notification set) and polls at once. So
+``regauth user passwd`` or ``regauth grant remove`` take effect on the next request, beside the
+server and, with PostgreSQL, on every instance, as soon as the notification has arrived.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class ChangeWatcher:
         self._task: asyncio.Task[None] | None = None
         self._seen_stamp = 0
         self._catch_up_lock = asyncio.Lock()
+        #: a NOTIFY arrived (or the listener just (re)connected) and no poll has followed yet
+        self._notified = False
+        self._listener: asyncio.Task[None] | None = None
 
     def _max_id(self) -> int:
         with self._db.read() as session:
@@ -92,18 +97,47 @@ class ChangeWatcher:
     async def catch_up(self) -> None:
         """Poll now if the change signal moved since the last look; requests that arrive
         meanwhile wait for that poll rather than trust what it may change."""
-        if self._db.change_stamp() == self._seen_stamp:
+        if not self._notified and self._db.change_stamp() == self._seen_stamp:
             return
         async with self._catch_up_lock:
             stamp = self._db.change_stamp()
-            if stamp == self._seen_stamp:
+            if not self._notified and stamp == self._seen_stamp:
                 return  # another request polled for it
+            self._notified = False  # a notification during the poll calls for another
             try:
                 await self.poll_once()
             except Exception as exc:  # the periodic poll keeps trying
+                self._notified = True
                 log.error("polling the change log failed", error=str(exc)[:300])
                 return
             self._seen_stamp = stamp
+
+    async def _listen(self) -> None:
+        """LISTEN for change notifications on a PostgreSQL connection of this worker's own,
+        reconnecting after a failure; every notification (and every reconnection, after which
+        some may have been missed) makes the next :meth:`catch_up` poll."""
+        import psycopg
+
+        from regauth.store.database import CHANGE_CHANNEL
+
+        while True:
+            try:
+                connection = await psycopg.AsyncConnection.connect(
+                    self._db.libpq_url(), autocommit=True, connect_timeout=5
+                )
+                async with connection:
+                    await connection.execute(f"LISTEN {CHANGE_CHANNEL}")
+                    self._notified = True
+                    async for _ in connection.notifies():
+                        self._notified = True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "listening for account changes failed; polling only, retrying in 5 s",
+                    error=str(exc).split("\n", 1)[0][:300],
+                )
+            await asyncio.sleep(5)
 
     async def _loop(self) -> None:
         while True:
@@ -114,12 +148,16 @@ class ChangeWatcher:
                 log.error("polling the change log failed", error=str(exc)[:300])
 
     def start(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._loop())
+            self._task = loop.create_task(self._loop())
+        if self._listener is None and not self._db.is_sqlite:
+            self._listener = loop.create_task(self._listen())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._listener):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._listener = None

@@ -7,12 +7,14 @@ instance answers at the token endpoint afterwards:
 
 * revocable secrets (personal access tokens, robot secrets) are looked up on every request,
   so a revocation applies on the very next request to any instance;
-* everything an instance caches (password checks, grants) follows the change log within
-  about a second (``database.sync_interval`` is 0.5 s).
+* everything an instance caches (password checks, grants) follows the change log: on the
+  next request once the NOTIFY has arrived (``quiet_pair`` polls only every 30 s, to show
+  it), and within ``database.sync_interval`` (0.5 s) by polling alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -110,15 +112,14 @@ class Pair:
         return set(entry["actions"])
 
 
-@pytest.fixture(scope="module")
-def pair(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    root = tmp_path_factory.mktemp("instances")
+@contextlib.contextmanager
+def make_pair(postgres: PostgresCluster, root: Path, **database: Any) -> Iterator[Pair]:
     database_url = postgres.create_database()
     keys = root / "shared-keys"
     keys.mkdir()
     key_path, cert_path = generate_key_pair(keys, "ES256")
     document = {
-        "database": {"url": database_url},
+        "database": {"url": database_url, **database},
         "token": {"key": str(key_path), "certificate": str(cert_path)},
     }
     instances = []
@@ -139,6 +140,22 @@ def pair(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) ->
     finally:
         for instance in instances:
             instance.server.stop()
+
+
+@pytest.fixture(scope="module")
+def pair(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
+    with make_pair(postgres, tmp_path_factory.mktemp("instances")) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def quiet_pair(
+    postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    """Two instances that poll the change log only every 30 s: what they enforce at once,
+    they learned by NOTIFY."""
+    with make_pair(postgres, tmp_path_factory.mktemp("quiet"), sync_interval=30) as made:
+        yield made
 
 
 def wait_for(condition: Callable[[], bool], limit: float = PROPAGATION_LIMIT) -> float:
@@ -268,3 +285,40 @@ def test_robot_needs_a_grant_and_revocation_is_immediate(pair: Pair) -> None:
     pair.a.cli("robot", "revoke", "builder")
     refused = pair.b.ask(username, secret, scope)
     assert refused.status_code == 401, refused.text
+
+
+def test_a_change_reaches_the_other_instance_on_its_next_request(quiet_pair: Pair) -> None:
+    """The other instance hears of a change by NOTIFY (it LISTENs on its own connection), so
+    a password changed or a grant removed through one instance is enforced by the other on
+    the next request, without waiting for the periodic poll."""
+    pair = quiet_pair
+    add_user(pair.a, "frank", "frank-old")
+    added = pair.a.cli(
+        "grant", "add", "--user", "frank", "--pattern", "frank-team/*", "--role", "push", "--json"
+    )
+    grant_id = str(json.loads(added.stdout)["id"])
+    scope = "repository:frank-team/app:pull,push"
+    wait_for(lambda: pair.actions(pair.b.ask("frank", "frank-old", scope)) == {"pull", "push"})
+    for _ in range(3):  # remembered by b now
+        assert pair.actions(pair.b.ask("frank", "frank-old", scope)) == {"pull", "push"}
+    password = "frank-old"
+    for attempt in range(5):  # each change enforced by b on its very next request
+        pair.a.cli("grant", "remove", grant_id)
+        assert pair.actions(pair.b.ask("frank", password, scope)) == set()
+        new_password = f"frank-{attempt}"
+        pair.a.cli("user", "passwd", "frank", input=new_password + "\n")
+        assert pair.b.ask("frank", password, scope).status_code == 401
+        password = new_password
+        again = pair.a.cli(
+            "grant",
+            "add",
+            "--user",
+            "frank",
+            "--pattern",
+            "frank-team/*",
+            "--role",
+            "push",
+            "--json",
+        )
+        grant_id = str(json.loads(again.stdout)["id"])
+        assert pair.actions(pair.b.ask("frank", password, scope)) == {"pull", "push"}

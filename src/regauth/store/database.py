@@ -53,6 +53,8 @@ class SchemaStatus:
 
 #: ``session.info`` key: this transaction changed accounts (see :meth:`Database.write`)
 CHANGED = "regauth_changed"
+#: the PostgreSQL notification channel for account changes
+CHANGE_CHANNEL = "regauth_changes"
 
 
 def _change_signal_path(url: str) -> Path | None:
@@ -177,9 +179,17 @@ class Database:
                 self.signal_change()
 
     def signal_change(self) -> None:
-        """Tell the processes on this machine that share the SQLite file that the change log
-        grew: they look at it before trusting a cached login (see ``regauth.sync``). Best
-        effort: the periodic poll catches the change anyway."""
+        """Tell the other processes that the change log grew (see ``regauth.sync``): with
+        SQLite, bump the signal file beside it; with PostgreSQL, ``NOTIFY`` the channel every
+        worker listens on. Best effort: the periodic poll catches the change anyway."""
+        if not self.is_sqlite:
+            try:
+                with self.engine.connect() as connection:
+                    connection.execute(text(f"NOTIFY {CHANGE_CHANNEL}"))
+                    connection.commit()
+            except Exception:  # noqa: S110 - the poll still sees the change
+                pass
+            return
         if self.change_signal is None:
             return
         now = time.time_ns()
@@ -188,6 +198,10 @@ class Database:
             os.utime(self.change_signal, ns=(now, now))
         except OSError:
             pass
+
+    def libpq_url(self) -> str:
+        """The PostgreSQL URL for a plain psycopg connection (the change listener)."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     def change_stamp(self) -> int:
         """The change signal's time (0 when there is none): one stat, cheap enough for every
