@@ -97,27 +97,11 @@ def bench_warm(workdir: Path, workers: int, seconds: float, rounds: int = 5) -> 
     medians."""
     header = {"Authorization": basic_header(USER, PASSWORD)}
     query = f"/auth?service=registry&scope={SCOPE}&account={USER}"
-    servers = {
-        "floor": (start_floor(workdir, workers), "/"),
-        "regauth": (
-            start_regauth(
-                workdir,
-                regauth_config(workdir, audit=True),
-                workers,
-                data_dir=workdir / "warm-data-audit",
-            ),
-            query,
-        ),
-        "regauth_without_audit": (
-            start_regauth(
-                workdir,
-                regauth_config(workdir, audit=False),
-                workers,
-                data_dir=workdir / "warm-data-plain",
-            ),
-            query,
-        ),
-    }
+    servers = {"floor": (start_floor(workdir, workers), "/")}
+    for name, audit in (("regauth", True), ("regauth_without_audit", False)):
+        config = regauth_config(workdir, audit=audit)
+        data_dir = workdir / f"warm-data-{name}"
+        servers[name] = (start_regauth(workdir, config, workers, data_dir=data_dir), query)
     results: dict[str, Any] = {"rounds": rounds}
     results.update(measure_alternating(servers, header, seconds, rounds))
     floor_rate = results["floor"]["requests_per_second"]

@@ -14,6 +14,27 @@ from pathlib import Path
 import httpx
 
 
+def run_regauth(
+    *args: str, cwd: Path, input: str | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``python -m regauth ARGS`` in ``cwd``, without the caller's ``REGAUTH_*`` variables;
+    with ``check``, fail the test (with regauth's stderr) unless it exits 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "regauth", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, f"regauth {' '.join(args)}: {result.stderr}"
+    return result
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

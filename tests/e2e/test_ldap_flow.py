@@ -9,7 +9,6 @@ members push there and nowhere else. One slapd, one regauth and one registry ser
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import pytest
 import yaml
 from peers import OciImage, Registry, Skopeo, decode_jwt_unverified, registry_auth_from_yaml
 from tests.ldap_server import LdapServer, LdapUser
-from tests.regauth_process import RegauthServer, free_port
+from tests.regauth_process import RegauthServer, free_port, run_regauth
 
 SkopeoFactory = Callable[..., Skopeo]
 
@@ -41,27 +40,15 @@ class LdapStack:
         return self.regauth.url + "/auth"
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "regauth",
-                *args,
-                "--config",
-                str(self.config),
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
+        return run_regauth(
+            *args,
+            "--config",
+            str(self.config),
+            "--data-dir",
+            str(self.data_dir),
             cwd=self.config.parent,
-            timeout=60,
-            check=False,
+            check=True,
         )
-        assert result.returncode == 0, f"regauth {' '.join(args)}: {result.stderr}"
-        return result
 
     def granted(self, user: str, scope: str) -> list[str]:
         """The actions a token for ``user`` carries for ``scope`` (asked directly)."""

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +33,7 @@ from sqlalchemy import text
 from regauth.keys import generate_key_pair
 from regauth.store.database import Database, SchemaState
 from tests.postgres import PostgresCluster
-from tests.regauth_process import RegauthServer
+from tests.regauth_process import RegauthServer, run_regauth
 
 #: the brief: a change is enforced everywhere "within a second"; we poll up to 2 s
 PROPAGATION_LIMIT = 2.0
@@ -52,29 +50,16 @@ class Instance:
         self, *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         """``regauth ARGS --config CONFIG --data-dir DATA``: the operator on this instance."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "regauth",
-                *args,
-                "--config",
-                str(self.config),
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=env,
+        return run_regauth(
+            *args,
+            "--config",
+            str(self.config),
+            "--data-dir",
+            str(self.data_dir),
             cwd=self.data_dir.parent,
-            timeout=60,
-            check=False,
+            input=input,
+            check=check,
         )
-        if check:
-            assert result.returncode == 0, f"regauth {' '.join(args)}: {result.stderr}"
-        return result
 
     def ask(self, username: str | None, password: str | None, *scopes: str) -> httpx.Response:
         """``GET /auth`` the way skopeo and podman ask."""

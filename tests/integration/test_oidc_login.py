@@ -11,10 +11,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
@@ -49,7 +46,7 @@ from tests.oidc.harness import (
     free_port,
     provider_entry,
 )
-from tests.regauth_process import RegauthServer
+from tests.regauth_process import RegauthServer, run_regauth
 
 TOKEN = re.compile(r"regauth_pat_[A-Za-z0-9_-]+")
 
@@ -712,19 +709,6 @@ def _provider_config(tmp_path: Path, *entries: dict[str, Any]) -> Path:
     return path
 
 
-def _regauth(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REGAUTH_")}
-    return subprocess.run(
-        [sys.executable, "-m", "regauth", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_check_config_fetches_each_discovery_document(idp: OidcProvider, tmp_path: Path) -> None:
     closed = f"http://127.0.0.1:{free_port()}"
     config = _provider_config(
@@ -734,7 +718,7 @@ def test_check_config_fetches_each_discovery_document(idp: OidcProvider, tmp_pat
         {**provider_entry(idp, "hub"), "type": "github"},  # no discovery: not fetched
     )
     data = ["--data-dir", str(tmp_path / "data")]
-    checked = _regauth("check-config", "--config", str(config), *data, cwd=tmp_path)
+    checked = run_regauth("check-config", "--config", str(config), *data, cwd=tmp_path)
     assert checked.returncode == 0, checked.stderr
     assert "oidc.providers[corp].issuer: discovery document OK" in checked.stdout
     assert "warning: oidc.providers[down].issuer: cannot reach the discovery document" in (
@@ -743,7 +727,7 @@ def test_check_config_fetches_each_discovery_document(idp: OidcProvider, tmp_pat
     assert "hub" not in checked.stdout
 
     wrong = _provider_config(tmp_path, {**provider_entry(idp, "corp"), "issuer": idp.issuer + "/x"})
-    refused = _regauth("check-config", "--config", str(wrong), *data, cwd=tmp_path)
+    refused = run_regauth("check-config", "--config", str(wrong), *data, cwd=tmp_path)
     assert refused.returncode == 2
     assert "oidc.providers[corp].issuer: no discovery document at" in refused.stderr
     assert "(HTTP 404)" in refused.stderr and "Traceback" not in refused.stderr
@@ -756,7 +740,7 @@ def test_serve_refuses_a_wrong_issuer_and_starts_despite_a_provider_that_is_down
     other = _provider_config(
         tmp_path, {**provider_entry(idp, "corp"), "issuer": idp.issuer + "/other"}
     )
-    refused = _regauth(
+    refused = run_regauth(
         "serve", "--config", str(other), "--data-dir", str(tmp_path / "d1"), cwd=tmp_path
     )
     assert refused.returncode == 2

@@ -17,7 +17,7 @@ import jwt
 import yaml
 
 from tests.e2e.peers import make_test_ca
-from tests.regauth_process import RegauthServer, free_port
+from tests.regauth_process import RegauthServer, free_port, run_regauth
 
 
 def test_zero_config_start(tmp_path: Path) -> None:
@@ -170,15 +170,7 @@ def test_htpasswd_is_reread_when_it_changes(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "regauth", *args],
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    return run_regauth(*args, cwd=cwd, input=stdin, check=True)
 
 
 def test_admin_commands_beside_the_server_take_effect_on_the_next_request(

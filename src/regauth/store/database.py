@@ -170,26 +170,22 @@ class Database:
     def write(self) -> Iterator[Session]:
         """A transaction that commits when the block ends, or rolls back on an exception.
 
-        A transaction that changed accounts (it set ``session.info[CHANGED]``) bumps the
-        change signal once it has committed."""
+        A transaction that changed accounts (it set ``session.info[CHANGED]``) signals it:
+        on PostgreSQL with a ``NOTIFY`` inside the transaction, on SQLite by bumping the signal
+        file once it has committed."""
         with self._writer() as session:
             with session.begin():
                 yield session
+                if session.info.get(CHANGED) and not self.is_sqlite:
+                    # delivered by PostgreSQL when, and only if, this transaction commits
+                    session.execute(text(f"NOTIFY {CHANGE_CHANNEL}"))
             if session.info.pop(CHANGED, False):
                 self.signal_change()
 
     def signal_change(self) -> None:
-        """Tell the other processes that the change log grew (see ``regauth.sync``): with
-        SQLite, bump the signal file beside it; with PostgreSQL, ``NOTIFY`` the channel every
-        worker listens on. Best effort: the periodic poll catches the change anyway."""
-        if not self.is_sqlite:
-            try:
-                with self.engine.connect() as connection:
-                    connection.execute(text(f"NOTIFY {CHANGE_CHANNEL}"))
-                    connection.commit()
-            except Exception:  # noqa: S110 - the poll still sees the change
-                pass
-            return
+        """Tell the processes on this machine that share the SQLite file that the change log
+        grew: bump the signal file beside it (see ``regauth.sync``; PostgreSQL transactions
+        ``NOTIFY`` instead). Best effort: the periodic poll catches the change anyway."""
         if self.change_signal is None:
             return
         now = time.time_ns()

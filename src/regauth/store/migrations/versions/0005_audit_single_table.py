@@ -84,10 +84,10 @@ def upgrade() -> None:
     op.drop_index("ix_audit_events_outcome", table_name="audit_events")
 
 
-def _holding_table(name: str) -> sa.Table:
-    return sa.Table(
-        name,
-        sa.MetaData(),
+def _scope_columns() -> list[sa.Column[Any]]:
+    """The columns of 0003's audit_scopes table (new objects each time: a Column belongs to
+    one table)."""
+    return [
         sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
         sa.Column("event_id", BIG_ID, nullable=False),
         sa.Column("type", sa.String(64), nullable=False),
@@ -95,14 +95,14 @@ def _holding_table(name: str) -> sa.Table:
         sa.Column("requested", sa.String(128), nullable=False),
         sa.Column("granted", sa.String(128), nullable=False),
         sa.Column("decided_by", sa.String(256)),
-    )
+    ]
 
 
 def downgrade() -> None:
     # The scopes go to a holding table first: on SQLite dropping the columns rebuilds
     # audit_events, and that DROP TABLE would cascade into an audit_scopes with its foreign key.
     bind = op.get_bind()
-    holding = _holding_table("audit_scopes_downgrade")
+    holding = sa.Table("audit_scopes_downgrade", sa.MetaData(), *_scope_columns())
     holding.create(bind)
     last = 0
     while True:
@@ -136,13 +136,7 @@ def downgrade() -> None:
     op.create_index("ix_audit_events_outcome", "audit_events", ["outcome"])
     op.create_table(
         "audit_scopes",
-        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
-        sa.Column("event_id", BIG_ID, nullable=False),
-        sa.Column("type", sa.String(64), nullable=False),
-        sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("requested", sa.String(128), nullable=False),
-        sa.Column("granted", sa.String(128), nullable=False),
-        sa.Column("decided_by", sa.String(256)),
+        *_scope_columns(),
         sa.ForeignKeyConstraint(
             ["event_id"],
             ["audit_events.id"],
