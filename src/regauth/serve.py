@@ -7,6 +7,7 @@ keys and the admin user so the workers never race to do it.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import signal
@@ -115,6 +116,16 @@ def _banner(runtime: Runtime, admin_password: str | None, bundle: Path, jwks: Pa
     return "\n".join(lines)
 
 
+def http_protocol() -> type[asyncio.Protocol] | str:
+    """uvicorn's httptools protocol sending each response in one write (see
+    :mod:`regauth.web.http_protocol`); uvicorn's own choice where httptools is missing."""
+    try:
+        from regauth.web.http_protocol import HttpProtocol
+    except ImportError:
+        return "auto"
+    return HttpProtocol
+
+
 def _exit_quietly(_signal: int, _frame: FrameType | None) -> None:
     raise SystemExit(0)
 
@@ -143,6 +154,8 @@ def run(options: ServeOptions, config: Config) -> None:
             )
     host, port = config.server.host_port
     common = {
+        "http": http_protocol(),
+        "ws": "none",  # regauth serves no WebSockets
         "host": host,
         "port": port,
         "proxy_headers": False,  # regauth decides which proxies to believe (server.proxy_headers)
