@@ -8,7 +8,7 @@ through any instance is enforced everywhere within about a second.
 A change is also signalled (see :meth:`Database.signal_change`): with SQLite by a file beside
 the database, with PostgreSQL by ``NOTIFY``, which every worker ``LISTEN``s for on a
 connection of its own. :meth:`ChangeWatcher.catch_up`, called before a cached login is
-trusted, sees the signal (one ``stat``, or a flag the notification set) and polls at once. So
+trusted, sees the signal (a memory read, or a flag the notification set) and polls at once. So
 ``regauth user passwd`` or ``regauth grant remove`` take effect on the next request, beside the
 server and, with PostgreSQL, on every instance, as soon as the notification has arrived.
 """
@@ -54,7 +54,7 @@ class ChangeWatcher:
         self._last_id = 0
         self._applied: set[int] = set()
         self._task: asyncio.Task[None] | None = None
-        self._seen_stamp = 0
+        self._seen_stamp = b""
         self._catch_up_lock = asyncio.Lock()
         #: a NOTIFY arrived (or the listener just (re)connected) and no poll has followed yet
         self._notified = False

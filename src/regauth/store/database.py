@@ -12,8 +12,6 @@ import asyncio
 import contextlib
 import enum
 import functools
-import os
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +24,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from regauth.store.change_signal import ChangeSignal
 
 __all__ = ["Database", "SchemaError", "SchemaState", "SchemaStatus", "normalize_url"]
 
@@ -133,7 +133,8 @@ class Database:
         )
         self._pool_size = pool_size
         self._executor: ThreadPoolExecutor | None = None
-        self.change_signal = _change_signal_path(self.url) if self.is_sqlite else None
+        signal_path = _change_signal_path(self.url) if self.is_sqlite else None
+        self.change_signal = ChangeSignal(signal_path) if signal_path is not None else None
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking database work on this database's own threads, off the event loop."""
@@ -184,32 +185,25 @@ class Database:
 
     def signal_change(self) -> None:
         """Tell the processes on this machine that share the SQLite file that the change log
-        grew: bump the signal file beside it (see ``regauth.sync``; PostgreSQL transactions
-        ``NOTIFY`` instead). Best effort: the periodic poll catches the change anyway."""
-        if self.change_signal is None:
-            return
-        now = time.time_ns()
-        try:
-            self.change_signal.touch(exist_ok=True)
-            os.utime(self.change_signal, ns=(now, now))
-        except OSError:
-            pass
+        grew (see :mod:`regauth.store.change_signal`; PostgreSQL transactions ``NOTIFY``
+        instead). Best effort: the periodic poll catches the change anyway."""
+        if self.change_signal is not None:
+            self.change_signal.bump()
 
     def libpq_url(self) -> str:
         """The PostgreSQL URL for a plain psycopg connection (the change listener)."""
         return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def change_stamp(self) -> int:
-        """The change signal's time (0 when there is none): one stat, cheap enough for every
-        request."""
+    def change_stamp(self) -> bytes:
+        """The change signal's current value (empty when there is none): a memory read,
+        cheap enough for every request."""
         if self.change_signal is None:
-            return 0
-        try:
-            return os.stat(self.change_signal).st_mtime_ns
-        except OSError:
-            return 0
+            return b""
+        return self.change_signal.read()
 
     def dispose(self) -> None:
+        if self.change_signal is not None:
+            self.change_signal.close()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
