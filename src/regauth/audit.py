@@ -29,6 +29,7 @@ __all__ = [
     "AuditRecord",
     "AuditRow",
     "ScopeRecord",
+    "clip",
     "decode_scopes",
     "encode_scopes",
     "query_audit",
@@ -63,31 +64,28 @@ class AuditRecord:
     scopes: Sequence[ScopeRecord] = field(default_factory=tuple)
 
 
-#: an audit record as plain values, cheap to make on the request path and to hand to another
-#: process: (unix time, status, outcome, account, method, grant type, service, client address,
-#: user agent, reason, latency in ms, [(type, name, requested, granted, decided by), ...])
+#: an audit record as plain values in the order of the table's columns, cheap to make on the
+#: request path and to hand to another thread: (unix time, client address, user agent, account,
+#: method, grant type, service, status, outcome, reason, latency in ms, scopes as stored,
+#: repository names as stored). The last two come from :func:`encode_scopes` (a remembered
+#: grant encodes its scopes once, not per token); texts are already clipped to their columns
+#: (:func:`clip`).
 AuditRow = tuple[Any, ...]
 
-
-def row_from_record(record: AuditRecord) -> AuditRow:
-    return (
-        record.at.timestamp(),
-        record.status,
-        record.outcome,
-        record.account,
-        record.method,
-        record.grant_type,
-        record.service,
-        record.client_ip,
-        record.user_agent,
-        record.reason,
-        record.latency_ms,
-        [(s.type, s.name, s.requested, s.granted, s.decided_by) for s in record.scopes],
-    )
+#: the longest text each audit column keeps
+USER_AGENT_LENGTH = 256
+ACCOUNT_LENGTH = 256
+SERVICE_LENGTH = 256
+REASON_LENGTH = 500
 
 
-def encode_scopes(scopes: Sequence[Sequence[Any]]) -> tuple[str, str]:
-    """The stored form of an event's scopes: ``(JSON list, " name name ")``.
+def clip(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value else value
+
+
+def encode_scopes(scopes: Sequence[Sequence[Any]]) -> tuple[str, str | None]:
+    """The stored form of an event's scopes: ``(JSON list, " name name ")``, the names None
+    when there are no scopes.
 
     Each scope is ``[type, name, requested, granted, decided by]`` with the actions
     comma-separated, clipped to the lengths the table had when scopes had one."""
@@ -96,7 +94,28 @@ def encode_scopes(scopes: Sequence[Sequence[Any]]) -> tuple[str, str]:
         for kind, name, requested, granted, rule in scopes
     ]
     names = " ".join(dict.fromkeys(scope[1] for scope in clipped))
-    return orjson.dumps(clipped).decode(), f" {names} " if names else ""
+    return orjson.dumps(clipped).decode(), f" {names} " if names else None
+
+
+def row_from_record(record: AuditRecord) -> AuditRow:
+    scopes, names = encode_scopes(
+        [(s.type, s.name, s.requested, s.granted, s.decided_by) for s in record.scopes]
+    )
+    return (
+        record.at.timestamp(),
+        record.client_ip,
+        clip(record.user_agent, USER_AGENT_LENGTH),
+        clip(record.account, ACCOUNT_LENGTH),
+        record.method,
+        record.grant_type,
+        clip(record.service, SERVICE_LENGTH),
+        record.status,
+        record.outcome,
+        clip(record.reason, REASON_LENGTH),
+        record.latency_ms,
+        scopes,
+        names,
+    )
 
 
 def decode_scopes(stored: str | None) -> list[dict[str, Any]]:

@@ -18,14 +18,22 @@ from typing import IO, Any
 import orjson
 import structlog
 
-from regauth.audit import AuditRow
+from regauth.audit import (
+    ACCOUNT_LENGTH,
+    REASON_LENGTH,
+    SERVICE_LENGTH,
+    USER_AGENT_LENGTH,
+    AuditRow,
+    clip,
+    encode_scopes,
+)
 from regauth.authz.base import Decision
 from regauth.protocol.errors import ProtocolError
 from regauth.protocol.request import TokenRequest
-from regauth.service import ClientInfo, IssuedToken
+from regauth.service import ClientInfo, Grant, IssuedToken
 from regauth.timestamps import PerSecondFormat
 
-__all__ = ["TokenEventLog", "configure_logging"]
+__all__ = ["GrantEvent", "JsonLineWriter", "TokenEventLog", "configure_logging"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -36,54 +44,69 @@ _LEVELS = {
 
 
 _configured_streams: list[IO[str]] = []
-#: writes one JSON event at level info, or None when info lines are off or not JSON
-_info_json_writer: list[Callable[[dict[str, Any]], None] | None] = [None]
 
 
-def info_json_writer() -> Callable[[dict[str, Any]], None] | None:
+class JsonLineWriter:
     """The fast path for the token event, written at the request rate: the same JSON line
-    structlog renders (fields, then event, level, timestamp), without its processor chain."""
-    return _info_json_writer[0]
+    structlog renders (fields, then event, level, timestamp), without its processor chain.
 
+    Lines written in one turn of the event loop reach the stream with one flush, at the end
+    of that turn (as nginx buffers its access log, but never for longer than the turn);
+    outside an event loop every line is flushed at once."""
 
-def _make_json_writer(target: IO[str]) -> Callable[[dict[str, Any]], None]:
-    """Lines written in one turn of the event loop reach the stream with one flush, at the end
-    of that turn (as nginx buffers its access log, but never for longer than the turn); outside
-    an event loop every line is flushed at once."""
-    buffer = getattr(target, "buffer", None)
-    if buffer is not None:
-        write_bytes, flush = buffer.write, buffer.flush
-    else:
+    def __init__(self, target: IO[str]) -> None:
+        buffer = getattr(target, "buffer", None)
+        if buffer is not None:
+            self._write_bytes: Callable[[bytes], object] = buffer.write
+            self._flush: Callable[[], object] = buffer.flush
+        else:
 
-        def write_bytes(data: bytes) -> int:
-            return target.write(data.decode("utf-8"))
+            def write_text(data: bytes) -> int:
+                return target.write(data.decode("utf-8"))
 
-        flush = target.flush
+            self._write_bytes, self._flush = write_text, target.flush
+        self._timestamp = PerSecondFormat('"level":"info","timestamp":"%Y-%m-%dT%H:%M:%S.', 'Z"}\n')
+        #: the loop with a flush pending: a loop that stopped before running it no longer counts
+        self._flush_pending_on: asyncio.AbstractEventLoop | None = None
 
-    timestamp = PerSecondFormat("%Y-%m-%dT%H:%M:%S.", "Z")
-    # the loop with a flush pending: a loop that stopped before running it no longer counts
-    flush_pending_on: asyncio.AbstractEventLoop | None = None
+    def _flush_turn(self) -> None:
+        self._flush_pending_on = None
+        self._flush()
 
-    def flush_turn() -> None:
-        nonlocal flush_pending_on
-        flush_pending_on = None
-        flush()
-
-    def emit(fields: dict[str, Any]) -> None:
-        nonlocal flush_pending_on
-        fields["level"] = "info"
-        fields["timestamp"] = timestamp(time.time())
-        write_bytes(orjson.dumps(fields, default=str) + b"\n")
+    def _schedule_flush(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            flush()
+            self._flush()
             return
-        if flush_pending_on is not loop:
-            flush_pending_on = loop
-            loop.call_soon(flush_turn)
+        if self._flush_pending_on is not loop:
+            self._flush_pending_on = loop
+            loop.call_soon(self._flush_turn)
 
-    return emit
+    def __call__(self, fields: dict[str, Any]) -> None:
+        """One line of ``fields`` (at level info, with a timestamp)."""
+        encoded = orjson.dumps(fields, default=str)
+        self.write_prefix(encoded[:-1] + b"," if len(encoded) > 2 else b"{")
+
+    def write_prefix(self, prefix: bytes) -> None:
+        """One line whose fields are already JSON: ``prefix`` is an object's opening brace and
+        members, each followed by a comma; the level, the timestamp and the closing brace are
+        added here."""
+        self._write_bytes(prefix + self._timestamp(time.time()).encode())
+        self._schedule_flush()
+
+
+#: writes one JSON event at level info, or None when info lines are off or not JSON
+_info_json_writer: list[JsonLineWriter | None] = [None]
+
+
+def info_json_writer() -> JsonLineWriter | None:
+    """The fast path for the token event, when the log is JSON at level info or below."""
+    return _info_json_writer[0]
+
+
+def _make_json_writer(target: IO[str]) -> JsonLineWriter:
+    return JsonLineWriter(target)
 
 
 def _orjson_dumps(event: Any, **_: Any) -> bytes:
@@ -156,6 +179,29 @@ def _decisions(decisions: Sequence[Decision], scopes: Sequence[str]) -> list[dic
 AuditSink = Callable[[AuditRow], None]
 
 
+class GrantEvent:
+    """What the token event of a grant says that does not change from one token to the next:
+    its log fields (also as JSON) and its audit values. Made once for a grant the endpoint
+    remembers, so a repeated request only adds its user agent, latency and time."""
+
+    __slots__ = ("audit_scopes", "audit_values", "fields", "json_prefix")
+
+    def __init__(
+        self,
+        fields: dict[str, Any],
+        audit_values: tuple[Any, ...],
+        audit_scopes: tuple[str, str | None],
+    ) -> None:
+        #: every field but user_agent and latency_ms
+        self.fields = fields
+        self.json_prefix = orjson.dumps(fields, default=str)[:-1] + b","
+        #: the audit row's client address, account, method, grant type, service, status and
+        #: outcome (see AuditRow)
+        self.audit_values = audit_values
+        #: the audit row's scopes and repository names, as stored
+        self.audit_scopes = audit_scopes
+
+
 class TokenEventLog:
     """Writes the token event to the log and the audit trail; the only place that decides what
     a token event holds."""
@@ -172,59 +218,83 @@ class TokenEventLog:
         else:
             self._log.info("token", **fields)
 
-    def issued(
-        self, request: TokenRequest, issued: IssuedToken, client: ClientInfo, latency: float
-    ) -> None:
-        decisions = issued.decisions
+    def grant_event(
+        self,
+        request: TokenRequest,
+        grant: Grant,
+        client: ClientInfo,
+        *,
+        refresh_token_issued: bool = False,
+    ) -> GrantEvent:
+        decisions = grant.decisions
         asked = sum(len(d.scope.actions) for d in decisions)
         got = sum(len(d.granted) for d in decisions)
         outcome = "granted" if got == asked else ("partial" if got else "denied")
-        latency_ms = round(latency * 1000, 3)
         client_ip = str(client.address) if client.address else None
-        identity = issued.identity
+        identity = grant.identity
         scopes = [str(d.scope) for d in decisions]
-        self._emit(
-            {
-                "status": 200,
-                "outcome": outcome,
-                "account": identity.subject,
-                "method": identity.method,
-                "credential": identity.credential,
-                "grant_type": request.grant_type.value,
-                "service": issued.service,
-                "client_id": request.client_id,
-                "scopes": scopes,
-                "decisions": _decisions(decisions, scopes),
-                "refresh_token_issued": "refresh_token" in issued.body,
-                "client_ip": client_ip,
-                "user_agent": client.user_agent,
-                "latency_ms": latency_ms,
-            }
+        fields = {
+            "status": 200,
+            "outcome": outcome,
+            "account": identity.subject,
+            "method": identity.method,
+            "credential": identity.credential,
+            "grant_type": request.grant_type.value,
+            "service": grant.service,
+            "client_id": request.client_id,
+            "scopes": scopes,
+            "decisions": _decisions(decisions, scopes),
+            "refresh_token_issued": refresh_token_issued,
+            "client_ip": client_ip,
+        }
+        audit_values = (
+            client_ip,
+            clip(identity.subject, ACCOUNT_LENGTH),
+            f"{identity.method}/{identity.credential}",
+            request.grant_type.value,
+            clip(grant.service, SERVICE_LENGTH),
+            200,
+            outcome,
         )
+        return GrantEvent(fields, audit_values, encode_scopes(_audit_scopes(decisions)))
+
+    def issued(
+        self, request: TokenRequest, issued: IssuedToken, client: ClientInfo, latency: float
+    ) -> None:
+        grant = issued.grant or Grant(issued.identity, issued.service, tuple(issued.decisions))
+        event = self.grant_event(
+            request, grant, client, refresh_token_issued="refresh_token" in issued.body
+        )
+        self.issued_again(event, client.user_agent, latency)
+
+    def issued_again(self, event: GrantEvent, user_agent: str, latency: float) -> None:
+        """The token event of one more token for a grant (its user agent and latency)."""
+        latency_ms = round(latency * 1000, 3)
+        if self._json is not None:
+            self._json.write_prefix(
+                b'%s"user_agent":%s,"latency_ms":%s,"event":"token",'
+                % (event.json_prefix, orjson.dumps(user_agent), orjson.dumps(latency_ms))
+            )
+        else:
+            self._log.info("token", **event.fields, user_agent=user_agent, latency_ms=latency_ms)
         if self._audit is not None:
+            ip, account, method, grant_type, service, status, outcome = event.audit_values
+            scopes, names = event.audit_scopes
             self._audit(
                 (
                     time.time(),
-                    200,
+                    ip,
+                    user_agent[:USER_AGENT_LENGTH],
+                    account,
+                    method,
+                    grant_type,
+                    service,
+                    status,
                     outcome,
-                    identity.subject,
-                    f"{identity.method}/{identity.credential}",
-                    request.grant_type.value,
-                    issued.service,
-                    client_ip,
-                    client.user_agent,
                     None,
                     latency_ms,
-                    [
-                        (
-                            d.scope.type,
-                            d.scope.name,
-                            ",".join(d.scope.actions),
-                            ",".join(d.granted),
-                            d.decided_by,
-                        )
-                        for d in decisions
-                    ],
+                    scopes,
+                    names,
                 )
             )
 
@@ -259,22 +329,39 @@ class TokenEventLog:
             }
         )
         if self._audit is not None:
+            scopes, names = encode_scopes(
+                [
+                    (s.type, s.name, ",".join(s.actions), "", None)
+                    for s in (request.scopes if request is not None else ())
+                ]
+            )
             self._audit(
                 (
                     time.time(),
-                    error.status,
-                    "rejected",
-                    account,
+                    client_ip,
+                    client.user_agent[:USER_AGENT_LENGTH],
+                    clip(account, ACCOUNT_LENGTH),
                     None,
                     request.grant_type.value if request is not None else None,
-                    request.service if request is not None else None,
-                    client_ip,
-                    client.user_agent,
-                    (error.log_reason or error.message)[:500],
+                    clip(request.service, SERVICE_LENGTH) if request is not None else None,
+                    error.status,
+                    "rejected",
+                    (error.log_reason or error.message)[:REASON_LENGTH],
                     latency_ms,
-                    [
-                        (s.type, s.name, ",".join(s.actions), "", None)
-                        for s in (request.scopes if request is not None else ())
-                    ],
+                    scopes,
+                    names,
                 )
             )
+
+
+def _audit_scopes(decisions: Sequence[Decision]) -> list[tuple[str, str, str, str, str]]:
+    return [
+        (
+            d.scope.type,
+            d.scope.name,
+            ",".join(d.scope.actions),
+            ",".join(d.granted),
+            d.decided_by,
+        )
+        for d in decisions
+    ]

@@ -21,7 +21,12 @@ from regauth.authn.chain import AuthenticationFailed, AuthenticatorChain
 from regauth.authn.refresh import RefreshTokens
 from regauth.authz.base import AccessContext, Decision, IpAddress
 from regauth.authz.chain import AuthorizerChain
-from regauth.protocol.claims import AccessEntry, build_claims, token_response
+from regauth.protocol.claims import (
+    AccessEntry,
+    ClaimsTemplate,
+    token_response,
+    token_response_json,
+)
 from regauth.protocol.errors import (
     InvalidGrant,
     InvalidRequest,
@@ -31,7 +36,7 @@ from regauth.protocol.errors import (
 from regauth.protocol.jws import JwsSigner
 from regauth.protocol.request import GrantType, TokenRequest
 
-__all__ = ["ClientInfo", "IssuedToken", "TokenService"]
+__all__ = ["ClientInfo", "Grant", "IssuedToken", "TokenService"]
 
 INVALID_CREDENTIALS = "invalid username or password"
 
@@ -43,11 +48,26 @@ class ClientInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Grant:
+    """What one token request is granted: who asked, for which service, scope by scope.
+
+    ``reusable_for`` is how many seconds the very same request may be answered with this grant
+    again without authenticating and authorizing anew (the login is in the credential cache);
+    None when it must be checked every time (tokens that can be revoked, refresh tokens)."""
+
+    identity: Identity
+    service: str
+    decisions: tuple[Decision, ...]
+    reusable_for: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IssuedToken:
     body: dict[str, Any]
     identity: Identity
     service: str
     decisions: Sequence[Decision]
+    grant: Grant | None = None
 
 
 class _RandomPool:
@@ -106,6 +126,7 @@ class TokenService:
         if not services:
             raise ValueError("at least one service is needed")
         self._authenticators = authenticators
+        self._cache = authenticators.cache
         self._authorizers = authorizers
         self._signer = signer
         self._issuer = issuer
@@ -118,6 +139,21 @@ class TokenService:
     @property
     def authorizers(self) -> AuthorizerChain:
         return self._authorizers
+
+    @property
+    def expires_in(self) -> int:
+        return self._expires_in
+
+    @property
+    def generation(self) -> int:
+        """Moves on whenever a grant decided before may no longer hold: a cached login was
+        dropped (a password, an account or an htpasswd file changed) or grants were reloaded."""
+        return self._cache.generation + self._authorizers.generation
+
+    async def catch_up(self) -> None:
+        """Notice changes made elsewhere (other processes, the htpasswd file) before trusting
+        anything decided earlier; cheap when nothing changed."""
+        await self._authenticators.catch_up()
 
     def resolve_service(self, requested: str | None) -> str:
         if requested is None:
@@ -152,26 +188,56 @@ class TokenService:
             error = InvalidGrant if request.is_oauth2 else Unauthorized
             raise error(INVALID_CREDENTIALS, log_reason=reason) from None
 
-    async def issue(self, request: TokenRequest, client: ClientInfo) -> IssuedToken:
+    def _reusable_for(self, request: TokenRequest, identity: Identity) -> float | None:
+        if request.offline or request.grant_type is GrantType.REFRESH_TOKEN:
+            return None
+        cache = self._cache
+        if identity.anonymous:
+            return cache.ttl if cache.enabled else None
+        credentials = request.credentials
+        if credentials is None:
+            return None
+        return cache.remaining(credentials.username, credentials.password)
+
+    async def decide(self, request: TokenRequest, client: ClientInfo) -> Grant:
+        """Authenticate and authorize, scope by scope; every refusal is a ProtocolError."""
         service = self.resolve_service(request.service)
         identity = await self.authenticate(request)
         context = AccessContext(identity=identity, service=service, client_ip=client.address)
-        decisions = await self._authorizers.decide_all(context, request.scopes)
+        decisions = tuple(await self._authorizers.decide_all(context, request.scopes))
         if identity.anonymous and request.scopes and not any(d.granted for d in decisions):
             raise Unauthorized(
                 "authentication required", log_reason="anonymous request granted nothing"
             )
-        issued_at = int(self._clock())
-        claims = build_claims(
+        return Grant(identity, service, decisions, self._reusable_for(request, identity))
+
+    def claims_template(self, grant: Grant) -> ClaimsTemplate:
+        """The claims every token for this grant shares (made once for a remembered grant)."""
+        return ClaimsTemplate(
             issuer=self._issuer,
-            subject=identity.subject,
-            audience=service,
-            access=[AccessEntry(d.scope.type, d.scope.name, d.granted) for d in decisions],
-            issued_at=issued_at,
+            subject=grant.identity.subject,
+            audience=grant.service,
+            access=[AccessEntry(d.scope.type, d.scope.name, d.granted) for d in grant.decisions],
             expires_in=self._expires_in,
-            jwt_id=self._jwt_id(),
         )
-        token = self._signer.sign(claims)
+
+    def mint(self, claims: ClaimsTemplate) -> tuple[str, int]:
+        """A new signed token (its own id and times) and the second it was issued at."""
+        issued_at = int(self._clock())
+        return self._signer.sign_payload(claims.render(issued_at, self._jwt_id())), issued_at
+
+    def mint_response(self, claims: ClaimsTemplate) -> bytes:
+        """The token endpoint's JSON answer for a new token of a grant decided before."""
+        token, issued_at = self.mint(claims)
+        return token_response_json(token, expires_in=self._expires_in, issued_at=issued_at)
+
+    async def issue(self, request: TokenRequest, client: ClientInfo) -> IssuedToken:
+        return await self.issue_for(await self.decide(request, client), request)
+
+    async def issue_for(self, grant: Grant, request: TokenRequest) -> IssuedToken:
+        """A token for a grant just decided, with a refresh token when one was asked for."""
+        identity = grant.identity
+        token, issued_at = self.mint(self.claims_template(grant))
         refresh_token = None
         if (
             request.offline
@@ -183,4 +249,10 @@ class TokenService:
         body = token_response(
             token, expires_in=self._expires_in, issued_at=issued_at, refresh_token=refresh_token
         )
-        return IssuedToken(body=body, identity=identity, service=service, decisions=decisions)
+        return IssuedToken(
+            body=body,
+            identity=identity,
+            service=grant.service,
+            decisions=grant.decisions,
+            grant=grant,
+        )

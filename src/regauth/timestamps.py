@@ -11,20 +11,21 @@ __all__ = ["PerSecondFormat"]
 
 class PerSecondFormat:
     """``format(at)`` for a Unix time ``at``: ``strftime(prefix)`` of its UTC second, then the
-    six digits of its microseconds, then ``suffix``. Not shared between threads."""
+    six digits of its microseconds, then ``suffix``. Safe to share between threads: the
+    formatted second is replaced as one (second, text) pair."""
 
-    __slots__ = ("_pattern", "_prefix", "_second", "_suffix")
+    __slots__ = ("_pattern", "_second", "_suffix")
 
     def __init__(self, pattern: str, suffix: str = "") -> None:
         self._pattern = pattern
         self._suffix = suffix
-        self._second = -1
-        self._prefix = ""
+        self._second: tuple[int, str] = (-1, "")
 
     def __call__(self, at: float) -> str:
         second, micro = divmod(round(at * 1_000_000), 1_000_000)
-        if second != self._second:
+        cached = self._second
+        if cached[0] != second:
             moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
-            self._prefix = moment.strftime(self._pattern)
-            self._second = second
-        return f"{self._prefix}{micro:06d}{self._suffix}"
+            cached = (second, moment.strftime(self._pattern))
+            self._second = cached
+        return f"{cached[1]}{micro:06d}{self._suffix}"

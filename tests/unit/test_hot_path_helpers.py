@@ -1,21 +1,28 @@
 """The small pieces the token path leans on for speed: per-second timestamp formatting, the
-pooled JWT ids, power-of-two audit batches and the log flushed once per event-loop turn."""
+pooled JWT ids, power-of-two audit batches, the log flushed once per event-loop turn, the
+remembered grants and the change signal."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
 import io
+import ipaddress
 import os
 import random
 import re
+from pathlib import Path
 
 import orjson
+import pytest
 
-from regauth.events import _make_json_writer
+from regauth.events import GrantEvent, _make_json_writer
+from regauth.protocol.claims import ClaimsTemplate
 from regauth.service import _RandomPool, new_jwt_id
 from regauth.store.background import MAX_ROWS_PER_STATEMENT, _chunk_sizes
+from regauth.store.change_signal import ChangeSignal
 from regauth.timestamps import PerSecondFormat
+from regauth.web.grant_memo import GrantMemo, RememberedGrant
 
 
 def test_per_second_format_matches_datetime_to_the_microsecond() -> None:
@@ -133,3 +140,128 @@ def test_a_flush_left_pending_by_a_stopped_loop_does_not_silence_the_next_loop()
 
     asyncio.run(emit_and_wait())
     assert [line["account"] for line in stream.lines()] == ["first", "second"]
+
+
+def test_prepared_log_lines_are_the_same_json_as_field_lines() -> None:
+    stream = _CountingStream()
+    write = _make_json_writer(stream)
+    fields = {"status": 200, "account": 'ä"lice', "scopes": ["repository:a:pull"], "event": "token"}
+    write(dict(fields))
+    prefix = orjson.dumps(fields)[:-1] + b","
+    write.write_prefix(prefix)
+    write({})
+    first, second, empty = stream.lines()
+    assert {k: v for k, v in first.items() if k != "timestamp"} == {
+        k: v for k, v in second.items() if k != "timestamp"
+    }
+    assert first["level"] == second["level"] == empty["level"] == "info"
+    assert list(first)[-2:] == ["level", "timestamp"]
+
+
+# -------------------------------------------------------------------- remembered grants
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _remembered(
+    memo: GrantMemo, key: bytes, *, reusable_for: float = 60, generation: int = 0
+) -> RememberedGrant:
+    claims = ClaimsTemplate(issuer="i", subject="s", audience="a", access=[], expires_in=300)
+    event = GrantEvent({"status": 200}, (), ("[]", None))
+    return memo.put(key, claims, event, reusable_for=reusable_for, generation=generation)
+
+
+def test_memo_keys_tell_every_part_of_a_request_apart() -> None:
+    memo = GrantMemo(10)
+    here, there = ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("2001:db8::1")
+    keys = {
+        memo.key(b"Basic YWxpY2U6cHc=", b"scope=repository:a:pull", here),
+        memo.key(b"Basic YWxpY2U6cHc=", b"scope=repository:a:pull", there),
+        memo.key(b"Basic YWxpY2U6cHc=", b"scope=repository:a:pull", None),
+        memo.key(b"Basic YWxpY2U6cHc=", b"scope=repository:a:push", here),
+        memo.key(b"Basic YWxpY2U6cHd4", b"scope=repository:a:pull", here),
+        memo.key(b"", b"scope=repository:a:pull", here),
+        # the same bytes split differently between header and query
+        memo.key(b"Basic YWxpY2U6cHc=scope", b"=repository:a:pull", here),
+    }
+    assert len(keys) == 7
+    assert memo.key(b"x", b"y", here) == memo.key(b"x", b"y", ipaddress.ip_address("192.0.2.1"))
+    # keyed per process: another memo gives other keys, and neither holds the header
+    other = GrantMemo(10)
+    assert other.key(b"x", b"y", here) != memo.key(b"x", b"y", here)
+    assert b"YWxpY2U6cHc" not in memo.key(b"Basic YWxpY2U6cHc=", b"", None)
+
+
+def test_a_remembered_grant_holds_until_its_deadline_or_a_new_generation() -> None:
+    clock = _Clock()
+    memo = GrantMemo(10, clock=clock)
+    entry = _remembered(memo, b"k", reusable_for=30, generation=4)
+    assert memo.get(b"k", 4) is entry
+    assert memo.get(b"k", 5) is None  # something changed: dropped
+    assert len(memo) == 0
+    _remembered(memo, b"k", reusable_for=30, generation=5)
+    clock.now += 29.9
+    assert memo.get(b"k", 5) is not None
+    clock.now += 0.1
+    assert memo.get(b"k", 5) is None
+    assert memo.get(b"unknown", 5) is None
+
+
+def test_the_memo_is_bounded_and_drops_the_oldest() -> None:
+    memo = GrantMemo(3)
+    for name in (b"a", b"b", b"c", b"d"):
+        _remembered(memo, name)
+    assert len(memo) == 3
+    assert memo.get(b"a", 0) is None
+    assert all(memo.get(k, 0) is not None for k in (b"b", b"c", b"d"))
+    _remembered(memo, b"b")  # again: replaced, not duplicated
+    assert len(memo) == 3
+    with pytest.raises(ValueError, match="at least one"):
+        GrantMemo(0)
+
+
+# -------------------------------------------------------------------- the change signal
+
+
+def test_a_change_signal_bump_is_seen_by_every_reader(tmp_path: Path) -> None:
+    path = tmp_path / "regauth.db-changes"
+    reader, other_reader, writer = ChangeSignal(path), ChangeSignal(path), ChangeSignal(path)
+    first = reader.read()
+    assert len(first) == 8 and path.stat().st_size == 8  # created by the first reader
+    assert other_reader.read() == first
+    seen = {first}
+    for _ in range(20):
+        writer.bump()
+        now = reader.read()
+        assert now not in seen  # every bump is visible at once, without a system call
+        assert other_reader.read() == now
+        seen.add(now)
+    reader.close()
+    assert reader.read() == other_reader.read()  # maps the file again after close
+
+
+def test_a_replaced_signal_file_is_followed_within_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "regauth.db-changes"
+    clock = _Clock()
+    reader = ChangeSignal(path, clock=clock)
+    before = reader.read()
+    path.unlink()
+    ChangeSignal(path).bump()  # a new file at the path
+    new_value = path.read_bytes()
+    assert reader.read() == before  # still the old mapping...
+    clock.now += 1.0
+    assert reader.read() == new_value  # ...until the once-a-second check
+
+
+def test_an_unreadable_signal_is_no_signal(tmp_path: Path) -> None:
+    missing_dir = tmp_path / "no-such-dir" / "regauth.db-changes"
+    signal = ChangeSignal(missing_dir)
+    assert signal.read() == b""
+    signal.bump()  # best effort: no error
+    assert signal.read() == b""

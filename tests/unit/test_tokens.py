@@ -5,17 +5,28 @@ from __future__ import annotations
 
 import base64
 import json
+import string
 from pathlib import Path
 
 import jwt
+import orjson
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from regauth.keys import generate_key_pair, load_signing_key, public_jwk
-from regauth.protocol.claims import AccessEntry, build_claims, rfc3339, token_response
-from regauth.protocol.jws import JwsSigner
+from regauth.protocol.claims import (
+    AccessEntry,
+    ClaimsTemplate,
+    build_claims,
+    rfc3339,
+    token_response,
+    token_response_json,
+)
+from regauth.protocol.jws import JwsSigner, b64url
 from regauth.protocol.keyid import jwk_thumbprint, libtrust_key_id
 
 DATA = Path(__file__).parent.parent / "data"
@@ -181,3 +192,84 @@ def test_token_response_shape() -> None:
     assert "refresh_token" not in body
     assert rfc3339(1_795_599_955) == "2026-11-25T09:45:55Z"
     json.dumps(body)
+
+
+@given(
+    subject=st.text(max_size=40),
+    audience=st.text(min_size=1, max_size=40),
+    issuer=st.text(min_size=1, max_size=40),
+    names=st.lists(st.text(min_size=1, max_size=30), max_size=4),
+    issued_at=st.integers(min_value=0, max_value=2**40),
+    expires_in=st.integers(min_value=1, max_value=86_400),
+    jwt_id=st.text(alphabet=string.ascii_letters + string.digits + "-_", min_size=1, max_size=30),
+)
+def test_claims_template_renders_the_claims_byte_for_byte(
+    subject: str,
+    audience: str,
+    issuer: str,
+    names: list[str],
+    issued_at: int,
+    expires_in: int,
+    jwt_id: str,
+) -> None:
+    access = [AccessEntry("repository", name, ("pull", "push")) for name in names]
+    template = ClaimsTemplate(
+        issuer=issuer, subject=subject, audience=audience, access=access, expires_in=expires_in
+    )
+    expected = build_claims(
+        issuer=issuer,
+        subject=subject,
+        audience=audience,
+        access=access,
+        issued_at=issued_at,
+        expires_in=expires_in,
+        jwt_id=jwt_id,
+    )
+    rendered = template.render(issued_at, jwt_id)
+    assert rendered == orjson.dumps(expected)
+    assert json.loads(rendered) == expected
+
+
+def test_claims_template_refuses_an_id_json_would_have_to_escape() -> None:
+    template = ClaimsTemplate(
+        issuer="regauth", subject="alice", audience="registry", access=[], expires_in=300
+    )
+    for bad in ('a"b', "a\\b", "", "ä"):
+        with pytest.raises(ValueError, match="JWT id"):
+            template.render(0, bad)
+
+
+def test_a_template_token_verifies_like_a_claims_token() -> None:
+    key = fixed_key()
+    signer = JwsSigner(key, "ES256", {"kid": "k"})
+    template = ClaimsTemplate(
+        issuer="regauth",
+        subject="alice",
+        audience="registry",
+        access=[AccessEntry("repository", "alice/app", ("pull", "push"))],
+        expires_in=300,
+    )
+    token = signer.sign_payload(template.render(1_795_599_955, "abc"))
+    assert token.split(".")[:2] == signer.sign(sample_claims()).split(".")[:2]
+    decoded = jwt.decode(
+        token,
+        key.public_key(),
+        algorithms=["ES256"],
+        audience="registry",
+        options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
+    )
+    assert decoded == sample_claims()
+
+
+@pytest.mark.parametrize("issued_at", [0, 1_795_599_955])
+def test_token_response_json_is_the_token_response(issued_at: int) -> None:
+    token = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln-_"
+    assert token_response_json(token, expires_in=300, issued_at=issued_at) == orjson.dumps(
+        token_response(token, expires_in=300, issued_at=issued_at)
+    )
+
+
+def test_b64url_is_unpadded_url_safe_base64() -> None:
+    for size in range(0, 70):
+        data = bytes((i * 37 + size) % 256 for i in range(size))
+        assert b64url(data) == base64.urlsafe_b64encode(data).rstrip(b"=").decode()

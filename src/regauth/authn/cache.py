@@ -4,7 +4,9 @@ Clients ask for a fresh token on every command, often twice; verifying a bcrypt 
 hash each time costs tens of milliseconds. After a successful check the identity is kept for
 ``ttl`` seconds under a keyed hash (a per-process random key) of username and password, so
 the cache holds neither and a different password never hits. Failures are never cached.
-Entries are dropped at once when a backend reports that a user changed.
+Entries are dropped at once when a backend reports that a user changed; every such drop moves
+:attr:`CredentialCache.generation` on, so whatever was derived from a cached login (the token
+endpoint's remembered grants) can tell it is stale.
 """
 
 from __future__ import annotations
@@ -42,10 +44,16 @@ class CredentialCache:
         self._key = secrets.token_bytes(32)
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
         self._by_user: dict[str, set[bytes]] = {}
+        #: moves on whenever entries are dropped because users changed
+        self.generation = 0
 
     @property
     def enabled(self) -> bool:
         return self._ttl > 0 and self._max_entries > 0
+
+    @property
+    def ttl(self) -> float:
+        return self._ttl
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -73,6 +81,16 @@ class CredentialCache:
         self._entries.move_to_end(digest)
         return entry.identity
 
+    def remaining(self, username: str, password: Secret) -> float | None:
+        """Seconds this successful login stays cached; None when it is not cached."""
+        if not self.enabled:
+            return None
+        entry = self._entries.get(self._digest(username, password))
+        if entry is None:
+            return None
+        left = entry.expires_at - self._clock()
+        return left if left > 0 else None
+
     def put(self, username: str, password: Secret, identity: Identity) -> None:
         if not self.enabled:
             return
@@ -96,10 +114,12 @@ class CredentialCache:
                     del self._by_user[name]
 
     def invalidate_users(self, usernames: Iterable[str]) -> None:
+        self.generation += 1
         for username in usernames:
             for digest in self._by_user.pop(username, set()):
                 self._entries.pop(digest, None)
 
     def clear(self) -> None:
+        self.generation += 1
         self._entries.clear()
         self._by_user.clear()

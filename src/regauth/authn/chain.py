@@ -56,11 +56,16 @@ class AuthenticatorChain:
     def authenticators(self) -> tuple[Authenticator, ...]:
         return self._authenticators
 
-    async def authenticate(self, username: str, password: Secret) -> Identity:
+    async def catch_up(self) -> None:
+        """Bring what the backends and the cache know up to date (a changed htpasswd file,
+        another process's account changes): before anything cached is trusted."""
         for authenticator in self._authenticators:
             await authenticator.refresh()
         if self.before_cache_lookup is not None:
             await self.before_cache_lookup()
+
+    async def authenticate(self, username: str, password: Secret) -> Identity:
+        await self.catch_up()
         cached = self._cache.get(username, password)
         if cached is not None:
             return cached

@@ -151,6 +151,8 @@ class AclAuthorizer:
     """First-match-wins ACL. A matching rule decides, even when it grants nothing."""
 
     name = "acl"
+    #: the rules come from the configuration and never change while the process runs
+    generation = 0
 
     def __init__(self, rules: Iterable[CompiledRule]) -> None:
         self._rules = list(rules)

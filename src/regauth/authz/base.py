@@ -57,5 +57,7 @@ def grant_actions(requested: tuple[str, ...], permitted: frozenset[str] | None) 
 
 class Authorizer(Protocol):
     name: str
+    #: moves on whenever the authorizer's decisions may have changed (grants reloaded)
+    generation: int
 
     async def authorize(self, context: AccessContext, scope: Scope) -> Decision | None: ...

@@ -22,6 +22,14 @@ class AuthorizerChain:
     def authorizers(self) -> tuple[Authorizer, ...]:
         return self._authorizers
 
+    @property
+    def generation(self) -> int:
+        """Moves on whenever any authorizer's decisions may have changed."""
+        total = 0
+        for authorizer in self._authorizers:
+            total += authorizer.generation
+        return total
+
     async def decide(self, context: AccessContext, scope: Scope) -> Decision:
         decision = None
         for authorizer in self._authorizers:

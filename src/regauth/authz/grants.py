@@ -110,9 +110,11 @@ class GrantAuthorizer:
         self._snapshot = snapshot
         self._user_namespaces = user_namespaces
         self._anonymous_pull = anonymous_pull
+        self.generation = 0
 
     def replace(self, snapshot: GrantSnapshot) -> None:
         self._snapshot = snapshot
+        self.generation += 1
 
     @property
     def snapshot(self) -> GrantSnapshot:

@@ -11,6 +11,7 @@ from regauth.events import TokenEventLog
 from regauth.keys import jwks_document
 from regauth.runtime import Runtime
 from regauth.web.client_address import ClientAddressResolver
+from regauth.web.grant_memo import GrantMemo
 from regauth.web.responses import Receive, Scope, Send, send_bytes, send_json
 from regauth.web.token_endpoint import TokenEndpoint
 
@@ -18,6 +19,8 @@ __all__ = ["create_app"]
 
 Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 _KEYCLOAK_PATH = re.compile(r"/auth/realms/[^/]+/protocol/docker-v2/auth")
+#: at most this many remembered grants per process (a few KiB each)
+MAX_REMEMBERED_GRANTS = 4096
 
 
 class RegauthApp:
@@ -25,11 +28,18 @@ class RegauthApp:
         config = runtime.config
         self._runtime = runtime
         self._prefix = config.server.path_prefix
+        cache = config.credential_cache
         token = TokenEndpoint(
             runtime.service,
             TokenEventLog(audit=runtime.writer.audit),
             ClientAddressResolver(config.server.proxy_headers, config.server.trusted_proxies),
             basic_realm=config.token.issuer,
+            # repeated requests reuse their grant while the login stays cached (ttl 0: never)
+            memo=(
+                GrantMemo(min(cache.max_entries, MAX_REMEMBERED_GRANTS))
+                if cache.ttl > 0 and cache.max_entries > 0
+                else None
+            ),
         )
         self._token = token
         jwks = orjson.dumps(jwks_document([runtime.signing_key]))

@@ -7,14 +7,15 @@ from typing import Any
 
 import orjson
 
-__all__ = ["Receive", "Scope", "Send", "send_bytes", "send_json"]
+__all__ = ["JSON_HEADERS", "Receive", "Scope", "Send", "send_bytes", "send_json"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_JSON_HEADERS: list[tuple[bytes, bytes]] = [
+#: a JSON answer's headers (OAuth2 forbids caching token responses: RFC 6749, 5.1)
+JSON_HEADERS: list[tuple[bytes, bytes]] = [
     (b"content-type", b"application/json"),
     (b"cache-control", b"no-store"),
     (b"pragma", b"no-cache"),
@@ -44,4 +45,4 @@ async def send_json(
     body: Any,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
 ) -> None:
-    await send_bytes(send, status, orjson.dumps(body), [*_JSON_HEADERS, *extra_headers])
+    await send_bytes(send, status, orjson.dumps(body), [*JSON_HEADERS, *extra_headers])

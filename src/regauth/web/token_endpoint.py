@@ -16,7 +16,8 @@ from regauth.protocol.errors import (
 from regauth.protocol.request import TokenRequest, parse_get, parse_post
 from regauth.service import ClientInfo, TokenService
 from regauth.web.client_address import ClientAddressResolver
-from regauth.web.responses import Receive, Scope, Send, send_json
+from regauth.web.grant_memo import GrantMemo, RememberedGrant
+from regauth.web.responses import JSON_HEADERS, Receive, Scope, Send, send_bytes, send_json
 
 __all__ = ["MAX_BODY_BYTES", "TokenEndpoint"]
 
@@ -52,10 +53,12 @@ class TokenEndpoint:
         events: TokenEventLog,
         addresses: ClientAddressResolver,
         basic_realm: str,
+        memo: GrantMemo | None = None,
     ) -> None:
         self._service = service
         self._events = events
         self._addresses = addresses
+        self._memo = memo
         # the only headers the endpoint reads: decoding every header a client sends costs more
         self._wanted_headers = {
             name.encode("latin-1"): name
@@ -68,19 +71,35 @@ class TokenEndpoint:
         started = time.perf_counter()
         wanted = self._wanted_headers
         headers: dict[str, str] = {}
+        authorization = b""
         for raw_name, raw_value in scope["headers"]:
             name = wanted.get(raw_name)
             if name is not None:
                 headers[name] = raw_value.decode("latin-1")
+                if name == "authorization":
+                    authorization = raw_value
         peer = scope.get("client")
-        client = ClientInfo(
-            address=self._addresses.resolve(peer[0] if peer else None, headers),
-            user_agent=headers.get("user-agent", "")[:256],
-        )
+        address = self._addresses.resolve(peer[0] if peer else None, headers)
+        user_agent = headers.get("user-agent", "")[:256]
         method = scope["method"]
         oauth2 = method == "POST"
         request: TokenRequest | None = None
+        client: ClientInfo | None = None
         try:
+            memo_key = None
+            generation = 0
+            memo = self._memo
+            if memo is not None and method == "GET":
+                # a request seen before: sign a new token for the grant it got then
+                service = self._service
+                await service.catch_up()
+                generation = service.generation
+                memo_key = memo.key(authorization, scope["query_string"], address)
+                remembered = memo.get(memo_key, generation)
+                if remembered is not None:
+                    await self._send_token(remembered, user_agent, started, send)
+                    return
+            client = ClientInfo(address=address, user_agent=user_agent)
             if method == "GET":
                 try:
                     query = scope["query_string"].decode("ascii")
@@ -92,21 +111,40 @@ class TokenEndpoint:
                 request = parse_post(body, headers.get("content-type"))
             else:
                 raise MethodNotAllowed(f"method {method} not allowed: use GET or POST")
-            issued = await self._service.issue(request, client)
+            grant = await self._service.decide(request, client)
+            if memo_key is not None and memo is not None and grant.reusable_for is not None:
+                remembered = memo.put(
+                    memo_key,
+                    self._service.claims_template(grant),
+                    self._events.grant_event(request, grant, client),
+                    reusable_for=grant.reusable_for,
+                    generation=generation,
+                )
+                await self._send_token(remembered, user_agent, started, send)
+                return
+            issued = await self._service.issue_for(grant, request)
         except ProtocolError as error:
+            client = client or ClientInfo(address=address, user_agent=user_agent)
             self._events.failed(request, error, client, time.perf_counter() - started)
             await self._send_error(send, error, oauth2=oauth2)
             return
         except _Disconnected:
             return
         except Exception:
-            log.exception("token request failed", client_ip=str(client.address))
+            log.exception("token request failed", client_ip=str(address))
             await send_json(
                 send, 500, {"errors": [{"code": "UNKNOWN", "message": "internal server error"}]}
             )
             return
         self._events.issued(request, issued, client, time.perf_counter() - started)
         await send_json(send, 200, issued.body)
+
+    async def _send_token(
+        self, remembered: RememberedGrant, user_agent: str, started: float, send: Send
+    ) -> None:
+        body = self._service.mint_response(remembered.claims)
+        self._events.issued_again(remembered.event, user_agent, time.perf_counter() - started)
+        await send_bytes(send, 200, body, JSON_HEADERS)
 
     async def _send_error(self, send: Send, error: ProtocolError, *, oauth2: bool) -> None:
         headers: list[tuple[bytes, bytes]] = []
