@@ -604,6 +604,11 @@ class CredentialCacheConfig(Model):
     max_entries: int = Field(default=10000, ge=0, le=10_000_000)
 
 
+class MetricsConfig(Model):
+    #: serve Prometheus metrics at GET /metrics (no account names or secrets in them)
+    enabled: bool = True
+
+
 class LogConfig(Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     #: one JSON object per line (default) or a human-readable console rendering
@@ -626,6 +631,7 @@ class Config(Model):
     ldap: LdapConfig | None = None
     oidc: OidcConfig = Field(default_factory=OidcConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @field_validator("users")
     @classmethod

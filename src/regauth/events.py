@@ -28,6 +28,7 @@ from regauth.audit import (
     encode_scopes,
 )
 from regauth.authz.base import Decision
+from regauth.metrics import Metrics, TokenCounter
 from regauth.protocol.errors import ProtocolError
 from regauth.protocol.request import TokenRequest
 from regauth.service import ClientInfo, Grant, IssuedToken
@@ -184,13 +185,14 @@ class GrantEvent:
     its log fields (also as JSON) and its audit values. Made once for a grant the endpoint
     remembers, so a repeated request only adds its user agent, latency and time."""
 
-    __slots__ = ("audit_scopes", "audit_values", "fields", "json_prefix")
+    __slots__ = ("audit_scopes", "audit_values", "counters", "fields", "json_prefix")
 
     def __init__(
         self,
         fields: dict[str, Any],
         audit_values: tuple[Any, ...],
         audit_scopes: tuple[str, str | None],
+        counters: tuple[TokenCounter, TokenCounter] | None = None,
     ) -> None:
         #: every field but user_agent and latency_ms
         self.fields = fields
@@ -200,16 +202,19 @@ class GrantEvent:
         self.audit_values = audit_values
         #: the audit row's scopes and repository names, as stored
         self.audit_scopes = audit_scopes
+        #: its metrics series: answered after a decision, answered from a remembered grant
+        self.counters = counters
 
 
 class TokenEventLog:
     """Writes the token event to the log and the audit trail; the only place that decides what
     a token event holds."""
 
-    def __init__(self, audit: AuditSink | None = None) -> None:
+    def __init__(self, audit: AuditSink | None = None, metrics: Metrics | None = None) -> None:
         self._log = structlog.get_logger("regauth.token")
         self._json = info_json_writer()
         self._audit = audit
+        self._metrics = metrics
 
     def _emit(self, fields: dict[str, Any]) -> None:
         if self._json is not None:
@@ -256,7 +261,14 @@ class TokenEventLog:
             200,
             outcome,
         )
-        return GrantEvent(fields, audit_values, encode_scopes(_audit_scopes(decisions)))
+        counters = None
+        metrics = self._metrics
+        if metrics is not None:
+            counters = (
+                metrics.token_counter(outcome, identity.method, reused=False),
+                metrics.token_counter(outcome, identity.method, reused=True),
+            )
+        return GrantEvent(fields, audit_values, encode_scopes(_audit_scopes(decisions)), counters)
 
     def issued(
         self, request: TokenRequest, issued: IssuedToken, client: ClientInfo, latency: float
@@ -265,10 +277,15 @@ class TokenEventLog:
         event = self.grant_event(
             request, grant, client, refresh_token_issued="refresh_token" in issued.body
         )
-        self.issued_again(event, client.user_agent, latency)
+        self.issued_again(event, client.user_agent, latency, reused=False)
 
-    def issued_again(self, event: GrantEvent, user_agent: str, latency: float) -> None:
-        """The token event of one more token for a grant (its user agent and latency)."""
+    def issued_again(
+        self, event: GrantEvent, user_agent: str, latency: float, *, reused: bool
+    ) -> None:
+        """The token event of one more token for a grant (its user agent and latency);
+        ``reused`` when the grant was remembered rather than decided for this request."""
+        if event.counters is not None:
+            event.counters[reused].record(latency)
         latency_ms = round(latency * 1000, 3)
         if self._json is not None:
             self._json.write_prefix(
@@ -310,6 +327,8 @@ class TokenEventLog:
             account = request.credentials.username
         elif request is not None and request.grant_type.value == "basic":
             account = ""
+        if self._metrics is not None:
+            self._metrics.token_counter("rejected", None, reused=False).record(latency)
         latency_ms = round(latency * 1000, 3)
         client_ip = str(client.address) if client.address else None
         self._emit(

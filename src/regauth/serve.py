@@ -131,13 +131,29 @@ def _exit_quietly(_signal: int, _frame: FrameType | None) -> None:
 
 
 def run(options: ServeOptions, config: Config) -> None:
-    import uvicorn
-
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal against the
     # handler that was installed before it started: make that an orderly exit with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_quietly)
     tune_memory_allocator()
+    metrics_directory = None
+    if config.metrics.enabled:
+        from regauth.metrics import prepare_multiprocess_directory
+
+        # before any worker starts: every worker writes its metrics there, /metrics sums them
+        metrics_directory = prepare_multiprocess_directory()
+    try:
+        _serve(options, config)
+    finally:
+        if metrics_directory is not None:
+            from regauth.metrics import remove_multiprocess_directory
+
+            remove_multiprocess_directory(metrics_directory)
+
+
+def _serve(options: ServeOptions, config: Config) -> None:
+    import uvicorn
+
     runtime = build_runtime(config, options.data_dir, upgrade=options.upgrade)
     providers = check_identity_providers(config)  # a wrong issuer URL stops here
     admin_password = bootstrap_admin(runtime.accounts) if options.config_path is None else None

@@ -47,6 +47,8 @@ class AuthenticatorChain:
         #: awaited before each cache lookup: brings the cache up to date with other processes'
         #: changes that are known to have happened (``ChangeWatcher.catch_up``)
         self.before_cache_lookup: Callable[[], Awaitable[None]] | None = None
+        #: told the name of each backend that could not answer (metrics)
+        self.on_backend_error: Callable[[str], None] | None = None
 
     @property
     def cache(self) -> CredentialCache:
@@ -94,6 +96,8 @@ class AuthenticatorChain:
                 log.error(
                     "authentication backend failed", backend=authenticator.name, error=exc.message
                 )
+                if self.on_backend_error is not None:
+                    self.on_backend_error(authenticator.name)
                 failure = failure or exc
                 continue
             if result.outcome is Outcome.AUTHENTICATED and result.identity is not None:

@@ -123,6 +123,14 @@ class BackgroundWriter:
         self._thread: threading.Thread | None = None
         self._pruned_at = 0.0
         self.written = 0
+        #: records pushed out of the full queue: by new records (counted on the event loop), by
+        #: records put back after a failed write (counted by the writer thread)
+        self._dropped_by_requests = 0
+        self._dropped_by_writer = 0
+        self._dropped_reported = 0
+        #: called by the writer thread after each flush with the records stored and dropped
+        #: since the last call (metrics)
+        self.on_flush: Callable[[int, int], None] | None = None
 
     # called from the event loop: no I/O, no waiting
     def audit(self, record: AuditRecord | AuditRow) -> None:
@@ -132,7 +140,10 @@ class BackgroundWriter:
         and keeps the writer from holding the interpreter while it builds thousands."""
         if self._audit_enabled:
             row = row_from_record(record) if isinstance(record, AuditRecord) else record
-            self._records.append((self._stored_time(row[0]), *row[1:]))
+            records = self._records
+            if len(records) == MAX_QUEUE:
+                self._dropped_by_requests += 1  # the append below pushes out the oldest
+            records.append((self._stored_time(row[0]), *row[1:]))
 
     def touch(self, kind: str, row_id: int) -> None:
         with self._lock:
@@ -151,7 +162,9 @@ class BackgroundWriter:
             self._thread.join(timeout)
             self._thread = None
         else:
+            written = self.written
             self.flush()
+            self._report(self.written - written)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -162,10 +175,19 @@ class BackgroundWriter:
         self._flush_logging_errors()
 
     def _flush_logging_errors(self) -> None:
+        written = self.written
         try:
             self.flush()
         except Exception as exc:  # the database may be down: keep the records, try later
             log.error("audit/last-use write failed, will retry", error=str(exc)[:300])
+        self._report(self.written - written)
+
+    def _report(self, written: int) -> None:
+        report = self.on_flush
+        if report is not None:
+            dropped = self._dropped_by_requests + self._dropped_by_writer
+            report(written, dropped - self._dropped_reported)
+            self._dropped_reported = dropped
 
     def flush(self) -> None:
         pending = self._records
@@ -190,6 +212,7 @@ class BackgroundWriter:
                     session.execute(update(model).where(model.id == row_id).values(last_used_at=at))
         except Exception:
             with self._lock:  # put them back, oldest first, within the bound
+                self._dropped_by_writer += max(0, len(self._records) + len(rows) - MAX_QUEUE)
                 self._records.extendleft(reversed(rows))
                 for key, at in touches.items():
                     self._touches.setdefault(key, at)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -14,6 +16,9 @@ from regauth.web.client_address import ClientAddressResolver
 from regauth.web.grant_memo import GrantMemo
 from regauth.web.responses import Receive, Scope, Send, send_bytes, send_json
 from regauth.web.token_endpoint import TokenEndpoint
+
+if TYPE_CHECKING:
+    from regauth.metrics import Metrics
 
 __all__ = ["create_app"]
 
@@ -28,10 +33,18 @@ class RegauthApp:
         config = runtime.config
         self._runtime = runtime
         self._prefix = config.server.path_prefix
+        self._metrics: Metrics | None = None
+        if config.metrics.enabled:
+            from regauth.metrics import Metrics
+
+            metrics = Metrics()
+            runtime.writer.on_flush = metrics.audit_flushed
+            runtime.authenticators.on_backend_error = metrics.backend_error
+            self._metrics = metrics
         cache = config.credential_cache
         token = TokenEndpoint(
             runtime.service,
-            TokenEventLog(audit=runtime.writer.audit),
+            TokenEventLog(audit=runtime.writer.audit, metrics=self._metrics),
             ClientAddressResolver(config.server.proxy_headers, config.server.trusted_proxies),
             basic_realm=config.token.issuer,
             # repeated requests reuse their grant while the login stays cached (ttl 0: never)
@@ -50,6 +63,8 @@ class RegauthApp:
             f"{self._prefix}/healthz": self._health,
             f"{self._prefix}/.well-known/jwks.json": self._serve_jwks,
         }
+        if self._metrics is not None:
+            self._routes[f"{self._prefix}/metrics"] = self._serve_metrics
         self._api_prefix = f"{self._prefix}/api/"
         self._admin_api: Handler | None = None
         self._login_path = f"{self._prefix}/login"
@@ -115,6 +130,23 @@ class RegauthApp:
 
     async def _health(self, _scope: Scope, _receive: Receive, send: Send) -> None:
         await send_json(send, 200, {"status": "ok"})
+
+    async def _serve_metrics(self, scope: Scope, _receive: Receive, send: Send) -> None:
+        metrics = self._metrics
+        if metrics is None:  # pragma: no cover - the route exists only with metrics
+            return
+        if scope["method"] not in ("GET", "HEAD"):
+            error = {"code": "UNSUPPORTED", "message": "use GET for /metrics"}
+            await send_json(send, 405, {"errors": [error]}, [(b"allow", b"GET, HEAD")])
+            return
+        # reading every worker's files is file I/O: off the event loop
+        body, content_type = await asyncio.to_thread(metrics.render)
+        await send_bytes(
+            send,
+            200,
+            body,
+            [(b"content-type", content_type.encode("latin-1")), (b"cache-control", b"no-store")],
+        )
 
     async def _serve_jwks(self, _scope: Scope, _receive: Receive, send: Send) -> None:
         await send_bytes(

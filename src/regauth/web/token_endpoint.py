@@ -97,7 +97,7 @@ class TokenEndpoint:
                 memo_key = memo.key(authorization, scope["query_string"], address)
                 remembered = memo.get(memo_key, generation)
                 if remembered is not None:
-                    await self._send_token(remembered, user_agent, started, send)
+                    await self._send_token(remembered, user_agent, started, send, reused=True)
                     return
             client = ClientInfo(address=address, user_agent=user_agent)
             if method == "GET":
@@ -120,7 +120,7 @@ class TokenEndpoint:
                     reusable_for=grant.reusable_for,
                     generation=generation,
                 )
-                await self._send_token(remembered, user_agent, started, send)
+                await self._send_token(remembered, user_agent, started, send, reused=False)
                 return
             issued = await self._service.issue_for(grant, request)
         except ProtocolError as error:
@@ -140,10 +140,17 @@ class TokenEndpoint:
         await send_json(send, 200, issued.body)
 
     async def _send_token(
-        self, remembered: RememberedGrant, user_agent: str, started: float, send: Send
+        self,
+        remembered: RememberedGrant,
+        user_agent: str,
+        started: float,
+        send: Send,
+        *,
+        reused: bool,
     ) -> None:
         body = self._service.mint_response(remembered.claims)
-        self._events.issued_again(remembered.event, user_agent, time.perf_counter() - started)
+        latency = time.perf_counter() - started
+        self._events.issued_again(remembered.event, user_agent, latency, reused=reused)
         await send_bytes(send, 200, body, JSON_HEADERS)
 
     async def _send_error(self, send: Send, error: ProtocolError, *, oauth2: bool) -> None:
