@@ -4,7 +4,7 @@ Parse HTTP Basic credentials, compare them with a constant, sign one ES256 token
 claims with ``cryptography``, answer JSON. No scope parsing, no ACL, no logging. regauth's rate
 is reported as a fraction of this handler's rate measured in the same run.
 
-    uvicorn --factory bench.floor_app:create_app --workers 2 --port 5101
+    python -m bench.floor_server --port 5101 --workers 2
 """
 
 from __future__ import annotations

@@ -97,33 +97,26 @@ def start_regauth(
     )
 
 
-def start_floor(workdir: Path, workers: int) -> Server:
+def start_floor(workdir: Path, workers: int, *, paired_writes: bool = False) -> Server:
+    """The floor handler on stock uvicorn, or (``paired_writes``) on regauth's protocol."""
     port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "bench.floor_server",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+    if paired_writes:
+        command.append("--paired-writes")
     return Server(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "bench.floor_app:create_app",
-            "--workers",
-            str(workers),
-            "--port",
-            str(port),
-            "--host",
-            "127.0.0.1",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-        ],
+        command,
         port,
         "/",
         workdir,
-        env={"PYTHONPATH": str(ROOT)},
+        env={"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")])},
     )
 
 
