@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from regauth.config import ConfigError, load_config, parse_config
+from regauth.config import Config, ConfigError, load_config, parse_config
 
 HASH = "$2y$05$LO.vzwpWC5LZGqThvEfznu8qhb5SGqvBSWY1J3yZ4AxtMRZ3kN5jC"
 
@@ -195,3 +197,16 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text("")
     assert load_config(path, environ={}).token.issuer == "regauth"
+
+
+def test_the_readmes_configuration_reference_is_a_valid_configuration() -> None:
+    """Every key the README documents exists (strict validation refuses unknown keys), and
+    every section of the configuration is documented there."""
+    readme = (Path(__file__).parent.parent.parent / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1]
+    found = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert found is not None
+    document = yaml.safe_load(found.group(1))
+    parse_config(document)
+    undocumented = set(Config.model_fields) - set(document) - {"ldap", "oidc"}
+    assert not undocumented, f"sections missing from the README's reference: {undocumented}"
