@@ -3,6 +3,7 @@ backend errors and the audit writer; summed over the workers of a real ``regauth
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -10,6 +11,7 @@ import yaml
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from regauth.metrics import FLUSH_SECONDS
 from regauth.runtime import Runtime
 from regauth.web.app import RegauthApp
 from tests.conftest import RuntimeFactory, bcrypt_hash
@@ -138,7 +140,10 @@ def test_every_workers_requests_are_in_the_sum(tmp_path: Path) -> None:
             if count >= 20 and len([n for n in served.values() if n > 0]) == 2:
                 break
         assert len([n for n in served.values() if n > 0]) == 2, served
-        for _ in range(4):  # whichever worker answers, it reports the sum of both
+        # whichever worker answers, it reports the sum of both (another worker's latest
+        # requests reach the files within FLUSH_SECONDS)
+        time.sleep(FLUSH_SECONDS * 3)
+        for _ in range(4):
             with server.client() as fresh:
                 found = samples(fresh.get("/metrics").text)
             assert requests_total(found, outcome="granted") == count

@@ -108,6 +108,8 @@ class RegauthApp:
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._metrics is not None:
+                    self._metrics.flush()
                 await self._runtime.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -139,6 +141,7 @@ class RegauthApp:
             error = {"code": "UNSUPPORTED", "message": "use GET for /metrics"}
             await send_json(send, 405, {"errors": [error]}, [(b"allow", b"GET, HEAD")])
             return
+        metrics.flush()  # this worker's latest requests
         # reading every worker's files is file I/O: off the event loop
         body, content_type = await asyncio.to_thread(metrics.render)
         await send_bytes(
