@@ -143,11 +143,17 @@ class Metrics:
 
         self._pending: list[TokenCounter] = []
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._counters: dict[tuple[str, str, bool], TokenCounter] = {}
 
     def token_counter(self, outcome: str, method: str | None, *, reused: bool) -> TokenCounter:
+        """The series for these labels, made once (there are a few dozen at most)."""
         label = method if method in METHODS else ("none" if method is None else "other")
-        series = self._requests.labels(outcome, label, "true" if reused else "false")
-        return TokenCounter(self, series)
+        key = (outcome, label, reused)
+        counter = self._counters.get(key)
+        if counter is None:
+            series = self._requests.labels(outcome, label, "true" if reused else "false")
+            counter = self._counters[key] = TokenCounter(self, series)
+        return counter
 
     def pending(self, counter: TokenCounter) -> None:
         """A series has new records: flush them soon (called once until they are flushed)."""

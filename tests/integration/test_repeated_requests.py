@@ -220,26 +220,34 @@ async def test_different_scopes_and_credentials_are_different_requests(
     make_runtime: RuntimeFactory,
 ) -> None:
     runtime = make_runtime(config())
+    pull_only = {"scope": "repository:alice/app:pull"}
+    public = {"scope": "repository:public/x:pull"}
     async with client(runtime) as http:
-        first = access(await http.get("/auth", params=PULL_PUSH, auth=("alice", "alice-pw")))
-        pull = access(
-            await http.get(
-                "/auth", params={"scope": "repository:alice/app:pull"}, auth=("alice", "alice-pw")
-            )
-        )
-        wrong = await http.get("/auth", params=PULL_PUSH, auth=("alice", "alice-pw-wrong"))
-        anonymous = access(await http.get("/auth", params={"scope": "repository:public/x:pull"}))
-        anonymous_again = access(
-            await http.get("/auth", params={"scope": "repository:public/x:pull"})
-        )
-    assert first[0]["actions"] == ["pull", "push"] and pull[0]["actions"] == ["pull"]
-    assert wrong.status_code == 401  # failures are never remembered, nor answered from memory
-    assert (
-        anonymous
-        == anonymous_again
-        == [{"type": "repository", "name": "public/x", "actions": ["pull"]}]
-    )
+        for _ in range(3):  # each request a second and third time: remembered
+            first = access(await http.get("/auth", params=PULL_PUSH, auth=("alice", "alice-pw")))
+            pull = access(await http.get("/auth", params=pull_only, auth=("alice", "alice-pw")))
+            wrong = await http.get("/auth", params=PULL_PUSH, auth=("alice", "alice-pw-wrong"))
+            anonymous = access(await http.get("/auth", params=public))
+            assert first[0]["actions"] == ["pull", "push"] and pull[0]["actions"] == ["pull"]
+            # failures are never remembered, nor answered from memory
+            assert wrong.status_code == 401
+            assert anonymous == [{"type": "repository", "name": "public/x", "actions": ["pull"]}]
     assert memo_size(runtime) == 3
+
+
+async def test_a_request_seen_once_leaves_nothing_behind(make_runtime: RuntimeFactory) -> None:
+    """A stream of requests that never repeat (every repository once) fills no cache: each
+    entry would only be garbage for the collector to walk."""
+    runtime = make_runtime(config())
+    app = RegauthApp(runtime)
+    runtime._test_app = app  # type: ignore[attr-defined]
+    async with client(runtime) as http:
+        for number in range(50):
+            params = {"scope": f"repository:alice/app-{number}:pull"}
+            assert access(await http.get("/auth", params=params, auth=("alice", "alice-pw")))
+    assert memo_size(runtime) == 0
+    assert len(app._token._queries) == 0
+    assert len(runtime.acl._decisions) == 0
 
 
 async def test_revocable_credentials_are_checked_every_time(make_runtime: RuntimeFactory) -> None:

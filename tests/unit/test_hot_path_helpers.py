@@ -16,13 +16,16 @@ from pathlib import Path
 import orjson
 import pytest
 
+from regauth.admission import SecondSight
 from regauth.events import GrantEvent, _make_json_writer
 from regauth.protocol.claims import ClaimsTemplate
+from regauth.protocol.errors import InvalidRequest
 from regauth.service import _RandomPool, new_jwt_id
 from regauth.store.background import MAX_ROWS_PER_STATEMENT, _chunk_sizes
 from regauth.store.change_signal import ChangeSignal
 from regauth.timestamps import PerSecondFormat
 from regauth.web.grant_memo import GrantMemo, RememberedGrant
+from regauth.web.query_cache import QueryCache
 
 
 def test_per_second_format_matches_datetime_to_the_microsecond() -> None:
@@ -265,3 +268,41 @@ def test_an_unreadable_signal_is_no_signal(tmp_path: Path) -> None:
     assert signal.read() == b""
     signal.bump()  # best effort: no error
     assert signal.read() == b""
+
+
+# -------------------------------------------------------------------- admission, parsed queries
+
+
+def test_second_sight_admits_a_key_when_it_comes_back() -> None:
+    seen = SecondSight(3)
+    assert not seen.admit("a")
+    assert seen.admit("a")  # the second time
+    assert not seen.admit("a")  # admitted keys are forgotten: a third is a first again
+    for key in ("b", "c", "d", "e"):  # pushes "a"... and "b" out
+        assert not seen.admit(key)
+    assert len(seen) == 3
+    assert not seen.admit("b")  # forgotten: the oldest went first
+    assert seen.admit("e")
+    with pytest.raises(ValueError, match="at least 1"):
+        SecondSight(0)
+
+
+def test_parsed_queries_are_kept_from_their_second_sight_and_errors_never() -> None:
+    cache = QueryCache(max_entries=2)
+    query = "service=registry&scope=repository:a/b:pull"
+    first = cache.parse(query)
+    assert len(cache) == 0
+    assert cache.parse(query) == first and len(cache) == 1
+    assert cache.parse(query) is cache.parse(query)  # from the cache now
+    for _ in range(2):
+        with pytest.raises(InvalidRequest):
+            cache.parse("scope=repository:Bad:pull")
+    assert len(cache) == 1
+    long_query = "scope=repository:a/b:pull&client_id=" + "x" * 600
+    for _ in range(2):
+        cache.parse(long_query)
+    assert len(cache) == 1  # long ones are parsed every time
+    for other in ("scope=repository:c:pull", "scope=repository:d:pull"):
+        cache.parse(other)
+        cache.parse(other)
+    assert len(cache) == 2  # bounded, the oldest out

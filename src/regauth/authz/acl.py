@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from regauth.admission import SecondSight
 from regauth.authz.base import AccessContext, Decision, IpAddress, grant_actions
 from regauth.authz.patterns import Pattern, compile_pattern
 from regauth.config import AclRule, IpNetwork, parse_ip_pattern
@@ -162,6 +163,7 @@ class AclAuthorizer:
             self._buckets[(account_key, _name_key(rule.name))].append(rule)
         self._candidate_cache: dict[tuple[str, str], tuple[CompiledRule, ...]] = {}
         self._decisions: dict[tuple[object, ...], Decision | None] = {}
+        self._seen = SecondSight(4 * DECISION_CACHE_SIZE)
 
     @classmethod
     def from_config(cls, rules: Sequence[AclRule]) -> AclAuthorizer:
@@ -204,7 +206,8 @@ class AclAuthorizer:
 
     def decide(self, context: AccessContext, scope: Scope) -> Decision | None:
         """The first matching rule's decision. The rules never change, so a decision depends
-        only on who asks, from where, and what; it is remembered (bounded)."""
+        only on who asks, from where, and what; it is remembered (bounded) once the same
+        question comes a second time."""
         identity = context.identity
         labels = identity.labels
         key = (
@@ -219,9 +222,10 @@ class AclAuthorizer:
         except KeyError:
             pass
         decision = self._decide(context, scope)
-        if len(self._decisions) >= DECISION_CACHE_SIZE:
-            self._decisions.pop(next(iter(self._decisions)))
-        self._decisions[key] = decision
+        if self._seen.admit(key):
+            if len(self._decisions) >= DECISION_CACHE_SIZE:
+                self._decisions.pop(next(iter(self._decisions)))
+            self._decisions[key] = decision
         return decision
 
     def _decide(self, context: AccessContext, scope: Scope) -> Decision | None:

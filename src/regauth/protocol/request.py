@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,10 +25,12 @@ __all__ = [
     "MAX_FIELDS",
     "BasicCredentials",
     "GrantType",
+    "QueryParameters",
     "TokenRequest",
     "parse_basic_authorization",
     "parse_get",
     "parse_post",
+    "parse_query",
 ]
 
 MAX_FIELDS = 256
@@ -143,7 +144,9 @@ def _single(params: dict[str, list[str]], key: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class _QueryParameters:
+class QueryParameters:
+    """What a GET token request's query string asks for (everything but the credentials)."""
+
     service: str | None
     scopes: tuple[Scope, ...]
     account: str | None
@@ -151,9 +154,10 @@ class _QueryParameters:
     offline: bool
 
 
-def _parse_query(query_string: str) -> _QueryParameters:
+def parse_query(query_string: str) -> QueryParameters:
+    """A GET token request's query string; InvalidRequest names what is wrong with it."""
     params = _group(_parse_pairs(query_string, "query string"))
-    return _QueryParameters(
+    return QueryParameters(
         service=_single(params, "service"),
         scopes=parse_scopes(params.get("scope", ())),
         account=_single(params, "account"),
@@ -162,19 +166,10 @@ def _parse_query(query_string: str) -> _QueryParameters:
     )
 
 
-#: clients ask again and again with the same query (a CI farm pulling the same images), so
-#: parsed queries are remembered; only short ones, so the memory stays small. Errors are not.
-_parse_query_cached = functools.lru_cache(maxsize=4096)(_parse_query)
-CACHED_QUERY_LENGTH = 512
-
-
-def parse_get(query_string: str, authorization: str | None) -> TokenRequest:
-    """A GET token request: query parameters plus optional Basic credentials."""
-    query = (
-        _parse_query_cached(query_string)
-        if len(query_string) <= CACHED_QUERY_LENGTH
-        else _parse_query(query_string)
-    )
+def parse_get(query_string: str | QueryParameters, authorization: str | None) -> TokenRequest:
+    """A GET token request: query parameters (a query string, or one parsed before) plus
+    optional Basic credentials."""
+    query = parse_query(query_string) if isinstance(query_string, str) else query_string
     return TokenRequest(
         grant_type=GrantType.BASIC,
         service=query.service,

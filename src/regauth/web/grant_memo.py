@@ -14,9 +14,11 @@ A remembered grant is used only
   cached login is dropped (a password, account or htpasswd file changed) or grants are
   reloaded, and the endpoint catches up with changes made elsewhere before it looks here.
 
-Failures are never remembered, nor grants that must be checked every time (access tokens,
-robots, refresh tokens, requests for a refresh token). Like the credential cache, the memo
-holds no secret: its keys are MACs, its values names and decisions.
+A grant is remembered the second time its request is seen (:class:`SecondSight`): a stream
+of requests that never repeat leaves nothing behind. Failures are never remembered, nor grants
+that must be checked every time (access tokens, robots, refresh tokens, requests for a refresh
+token). Like the credential cache, the memo holds no secret: its keys are MACs, its values
+names and decisions.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import secrets
 import time
 from collections.abc import Callable
 
+from regauth.admission import SecondSight
 from regauth.authz.base import IpAddress
 from regauth.events import GrantEvent
 from regauth.protocol.claims import ClaimsTemplate
@@ -55,6 +58,7 @@ class GrantMemo:
         self._clock = clock
         self._key = secrets.token_bytes(32)
         self._entries: dict[bytes, RememberedGrant] = {}
+        self._seen = SecondSight(4 * max_entries)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -75,6 +79,11 @@ class GrantMemo:
             del self._entries[key]
             return None
         return entry
+
+    def admit(self, key: bytes) -> bool:
+        """Whether a grant just decided for this request should be remembered: when the
+        request was seen before."""
+        return self._seen.admit(key)
 
     def put(
         self,

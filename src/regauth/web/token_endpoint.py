@@ -17,6 +17,7 @@ from regauth.protocol.request import TokenRequest, parse_get, parse_post
 from regauth.service import ClientInfo, TokenService
 from regauth.web.client_address import ClientAddressResolver
 from regauth.web.grant_memo import GrantMemo, RememberedGrant
+from regauth.web.query_cache import QueryCache
 from regauth.web.responses import JSON_HEADERS, Receive, Scope, Send, send_bytes, send_json
 
 __all__ = ["MAX_BODY_BYTES", "TokenEndpoint"]
@@ -59,6 +60,7 @@ class TokenEndpoint:
         self._events = events
         self._addresses = addresses
         self._memo = memo
+        self._queries = QueryCache()
         # the only headers the endpoint reads: decoding every header a client sends costs more
         self._wanted_headers = {
             name.encode("latin-1"): name
@@ -105,14 +107,19 @@ class TokenEndpoint:
                     query = scope["query_string"].decode("ascii")
                 except UnicodeDecodeError:
                     raise InvalidRequest("malformed query string: not ASCII") from None
-                request = parse_get(query, headers.get("authorization"))
+                request = parse_get(self._queries.parse(query), headers.get("authorization"))
             elif method == "POST":
                 body = await read_body(receive)
                 request = parse_post(body, headers.get("content-type"))
             else:
                 raise MethodNotAllowed(f"method {method} not allowed: use GET or POST")
             grant = await self._service.decide(request, client)
-            if memo_key is not None and memo is not None and grant.reusable_for is not None:
+            if (
+                memo_key is not None
+                and memo is not None
+                and grant.reusable_for is not None
+                and memo.admit(memo_key)
+            ):
                 remembered = memo.put(
                     memo_key,
                     self._service.claims_template(grant),
