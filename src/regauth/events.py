@@ -9,6 +9,8 @@ it are names, scopes and decisions.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import logging
 import sys
 import time
@@ -51,34 +53,54 @@ class JsonLineWriter:
     """The fast path for the token event, written at the request rate: the same JSON line
     structlog renders (fields, then event, level, timestamp), without its processor chain.
 
-    Lines written in one turn of the event loop reach the stream with one flush, at the end
-    of that turn (as nginx buffers its access log, but never for longer than the turn);
-    outside an event loop every line is flushed at once."""
+    Lines written in one turn of the event loop are collected here and reach the stream with
+    one write, at the end of that turn (as nginx buffers its access log, but never for longer
+    than the turn); outside an event loop every line is written at once. The collecting is
+    done here rather than left to the stream's buffer, which ``PYTHONUNBUFFERED=1`` (set in
+    many container images) takes away: there, every line would be a system call."""
 
     def __init__(self, target: IO[str]) -> None:
         buffer = getattr(target, "buffer", None)
+        #: a text stream without a binary layer (an in-memory one) is written line by line
+        self._collect = buffer is not None
         if buffer is not None:
-            self._write_bytes: Callable[[bytes], object] = buffer.write
+            self._write_bytes: Callable[[bytes], int | None] = buffer.write
             self._flush: Callable[[], object] = buffer.flush
         else:
 
             def write_text(data: bytes) -> int:
-                return target.write(data.decode("utf-8"))
+                target.write(bytes(data).decode("utf-8"))
+                return len(data)
 
             self._write_bytes, self._flush = write_text, target.flush
         self._timestamp = PerSecondFormat('"level":"info","timestamp":"%Y-%m-%dT%H:%M:%S.', 'Z"}\n')
+        self._lines: list[bytes] = []
         #: the loop with a flush pending: a loop that stopped before running it no longer counts
         self._flush_pending_on: asyncio.AbstractEventLoop | None = None
 
     def _flush_turn(self) -> None:
         self._flush_pending_on = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the lines collected so far."""
+        lines = self._lines
+        if not lines:
+            return
+        data = memoryview(b"".join(lines))
+        lines.clear()
+        while data:  # an unbuffered stream may take part of it
+            written = self._write_bytes(data)  # type: ignore[arg-type]
+            if not written:
+                break
+            data = data[written:]
         self._flush()
 
     def _schedule_flush(self) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            self._flush()
+            self.flush()
             return
         if self._flush_pending_on is not loop:
             self._flush_pending_on = loop
@@ -93,12 +115,26 @@ class JsonLineWriter:
         """One line whose fields are already JSON: ``prefix`` is an object's opening brace and
         members, each followed by a comma; the level, the timestamp and the closing brace are
         added here."""
-        self._write_bytes(prefix + self._timestamp(time.time()).encode())
-        self._schedule_flush()
+        self._lines.append(prefix + self._timestamp(time.time()).encode())
+        if self._collect:
+            self._schedule_flush()
+        else:
+            self.flush()
 
 
 #: writes one JSON event at level info, or None when info lines are off or not JSON
 _info_json_writer: list[JsonLineWriter | None] = [None]
+
+
+_flush_at_exit: list[bool] = []
+
+
+def _flush_token_lines() -> None:
+    """At exit: the lines of a last loop turn whose end never came."""
+    writer = _info_json_writer[0]
+    if writer is not None:
+        with contextlib.suppress(OSError, ValueError):
+            writer.flush()
 
 
 def info_json_writer() -> JsonLineWriter | None:
@@ -137,9 +173,15 @@ def configure_logging(
             if buffer is not None
             else _TextFromBytesFactory(target)
         )
+    previous = _info_json_writer[0]
+    if previous is not None:
+        previous.flush()
     _info_json_writer[0] = (
         _make_json_writer(target) if fmt == "json" and _LEVELS[level] <= logging.INFO else None
     )
+    if not _flush_at_exit:
+        atexit.register(_flush_token_lines)
+        _flush_at_exit.append(True)
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),

@@ -306,3 +306,47 @@ def test_parsed_queries_are_kept_from_their_second_sight_and_errors_never() -> N
         cache.parse(other)
         cache.parse(other)
     assert len(cache) == 2  # bounded, the oldest out
+
+
+class _UnbufferedStream(io.TextIOWrapper):
+    """stdout as ``PYTHONUNBUFFERED=1`` makes it: the binary layer is the raw file, every
+    write a system call; this one counts them, and takes at most 100 bytes per call."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.raw_bytes = io.BytesIO()
+        outer = self
+
+        class Raw(io.RawIOBase):
+            def writable(self) -> bool:
+                return True
+
+            def write(self, data: object) -> int:
+                outer.calls += 1
+                chunk = bytes(memoryview(data))[:100]  # type: ignore[arg-type]
+                outer.raw_bytes.write(chunk)
+                return len(chunk)
+
+        super().__init__(Raw(), "utf-8", write_through=True)  # type: ignore[arg-type]
+        self._raw = self.buffer
+
+    def lines(self) -> list[dict[str, object]]:
+        return [orjson.loads(line) for line in self.raw_bytes.getvalue().splitlines()]
+
+
+def test_an_unbuffered_stream_gets_a_turns_lines_in_few_writes() -> None:
+    stream = _UnbufferedStream()
+    write = _make_json_writer(stream)
+
+    async def requests() -> None:
+        for name in range(20):
+            write({"event": "token", "account": f"user{name}"})
+        assert stream.calls == 0
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    asyncio.run(requests())
+    written = stream.raw_bytes.getvalue()
+    assert [line["account"] for line in stream.lines()] == [f"user{n}" for n in range(20)]
+    # one write per 100 bytes (this stream's limit), not one per line and nothing lost
+    assert stream.calls == -(-len(written) // 100)
