@@ -451,8 +451,8 @@ class RefreshTokensConfig(Model):
 class AuditConfig(Model):
     enabled: bool = True
     retention_days: int = Field(default=90, ge=1, le=3650)
-    #: seconds between batched writes
-    flush_interval: float = Field(default=0.05, ge=0.01, le=60)
+    #: under load, seconds at least between batched writes (an idle server writes at once)
+    flush_interval: float = Field(default=0.25, ge=0.01, le=60)
 
 
 class LdapConfig(Model):

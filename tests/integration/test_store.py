@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 from typing import Any
 
 import bcrypt
@@ -502,3 +503,48 @@ async def test_a_change_committed_after_a_higher_id_is_not_lost(database: Databa
     assert await watcher.poll_once() == 1
     assert [c.id for c in seen] == [5, 7, 6]
     assert await watcher.poll_once() == 0
+
+
+def _audit_row(account: str) -> tuple[Any, ...]:
+    return (
+        datetime.datetime.now(datetime.UTC).timestamp(),
+        "127.0.0.1",
+        "test",
+        account,
+        "static/password",
+        "basic",
+        "registry",
+        200,
+        "granted",
+        None,
+        0.5,
+        "[]",
+        None,
+    )
+
+
+def test_the_audit_writer_writes_at_once_when_idle_and_in_batches_under_load(
+    database: Database,
+) -> None:
+    writes: list[int] = []
+    writer = BackgroundWriter(database, interval=0.5)
+    writer.on_flush = lambda written, _dropped: writes.append(written) if written else None
+    writer.start()
+    try:
+        started = time.monotonic()
+        writer.audit(_audit_row("idle"))
+        while not writes:
+            assert time.monotonic() - started < 0.4, "an idle server's record waited"
+            time.sleep(0.01)
+        assert writes == [1]
+        # a burst arriving while the writer waits out its interval: one more write for all
+        for number in range(300):
+            writer.audit(_audit_row(f"busy{number}"))
+        deadline = time.monotonic() + 5
+        while sum(writes) < 301:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert len(writes) <= 3  # not one write per record, nor per few
+    finally:
+        writer.close()
+    assert len(query_audit(database, AuditFilter(limit=1000))) == 301

@@ -1,10 +1,14 @@
 """The background writer: batches audit records and last-use times into few transactions.
 
 The token path calls :meth:`BackgroundWriter.audit` and :meth:`BackgroundWriter.touch`, which
-only append to an in-memory queue. A thread writes the queue every ``interval`` seconds (or
-sooner when it grows), prunes audit records past their retention once an hour, and flushes
-what is left when the process stops. If the queue overflows (the database is down for long),
-the oldest records are dropped (the queue is bounded), never the token path blocked.
+only append to an in-memory queue. A thread writes the queue: at once when records arrive at
+an idle server, and under load at most once every ``interval`` seconds, so that a busy server
+writes few large transactions (each transaction rewrites the pages it touches, the last, part
+filled pages of the table and its indexes among them: small frequent batches cost several
+times as much per record). It also writes last-use times every second, prunes audit records
+past their retention once an hour, and flushes what is left when the process stops. If the
+queue overflows (the database is down for long), the oldest records are dropped (the queue is
+bounded), never the token path blocked.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ _TOUCHABLE: dict[str, type[PersonalAccessToken] | type[Robot] | type[RefreshToke
     "refresh_token": RefreshToken,
 }
 MAX_QUEUE = 100_000
+#: how often the writer looks for last-use times and pruning when no audit record wakes it
+IDLE_WAKE_SECONDS = 1.0
 CHANGE_LOG_RETENTION = datetime.timedelta(days=1)
 
 
@@ -141,9 +147,12 @@ class BackgroundWriter:
         if self._audit_enabled:
             row = row_from_record(record) if isinstance(record, AuditRecord) else record
             records = self._records
-            if len(records) == MAX_QUEUE:
+            queued = len(records)
+            if queued == MAX_QUEUE:
                 self._dropped_by_requests += 1  # the append below pushes out the oldest
             records.append((self._stored_time(row[0]), *row[1:]))
+            if not queued:
+                self._wake.set()  # the first since the last write: wake the writer
 
     def touch(self, kind: str, row_id: int) -> None:
         with self._lock:
@@ -168,10 +177,13 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self._interval)
+            self._wake.wait(IDLE_WAKE_SECONDS)
             self._wake.clear()
+            started = time.monotonic()
             self._flush_logging_errors()
             self._maybe_prune()
+            # under load records keep coming: gather them for the rest of the interval
+            self._stop.wait(self._interval - (time.monotonic() - started))
         self._flush_logging_errors()
 
     def _flush_logging_errors(self) -> None:
