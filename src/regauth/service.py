@@ -141,10 +141,6 @@ class TokenService:
         return self._authorizers
 
     @property
-    def expires_in(self) -> int:
-        return self._expires_in
-
-    @property
     def generation(self) -> int:
         """Moves on whenever a grant decided before may no longer hold: a cached login was
         dropped (a password, an account or an htpasswd file changed) or grants were reloaded."""
