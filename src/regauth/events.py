@@ -315,9 +315,8 @@ class TokenEventLog:
     def issued(
         self, request: TokenRequest, issued: IssuedToken, client: ClientInfo, latency: float
     ) -> None:
-        grant = issued.grant or Grant(issued.identity, issued.service, tuple(issued.decisions))
         event = self.grant_event(
-            request, grant, client, refresh_token_issued="refresh_token" in issued.body
+            request, issued.grant, client, refresh_token_issued="refresh_token" in issued.body
         )
         self.issued_again(event, client.user_agent, latency, reused=False)
 

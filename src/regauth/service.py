@@ -63,11 +63,22 @@ class Grant:
 
 @dataclass(frozen=True, slots=True)
 class IssuedToken:
+    """The token endpoint's answer (``body``) for a grant."""
+
     body: dict[str, Any]
-    identity: Identity
-    service: str
-    decisions: Sequence[Decision]
-    grant: Grant | None = None
+    grant: Grant
+
+    @property
+    def identity(self) -> Identity:
+        return self.grant.identity
+
+    @property
+    def service(self) -> str:
+        return self.grant.service
+
+    @property
+    def decisions(self) -> Sequence[Decision]:
+        return self.grant.decisions
 
 
 class _RandomPool:
@@ -245,10 +256,4 @@ class TokenService:
         body = token_response(
             token, expires_in=self._expires_in, issued_at=issued_at, refresh_token=refresh_token
         )
-        return IssuedToken(
-            body=body,
-            identity=identity,
-            service=grant.service,
-            decisions=grant.decisions,
-            grant=grant,
-        )
+        return IssuedToken(body=body, grant=grant)
