@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime
 import hmac
 import html
-import re
 import string
 import time
 from collections.abc import Callable, Mapping
@@ -59,6 +58,7 @@ from regauth.oidc.login_state import (
 from regauth.oidc.presets import ProviderConfigError, ProviderSettings, resolve_provider
 from regauth.oidc.provider import IdentityProvider, build_provider
 from regauth.oidc.users import provision_user
+from regauth.protocol.hostname import registry_host
 from regauth.runtime import Runtime
 from regauth.web.client_address import ClientAddressResolver
 from regauth.web.responses import Receive, Scope, Send, send_bytes
@@ -68,7 +68,6 @@ __all__ = ["COOKIE_NAME", "LoginApp", "create_login_app"]
 log = structlog.get_logger("regauth.login")
 
 COOKIE_NAME = "regauth_login"
-_REGISTRY = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+(?::\d{1,5})?")
 _HEADERS = [
     (b"content-type", b"text/html; charset=utf-8"),
     (b"cache-control", b"no-store"),
@@ -251,7 +250,7 @@ class LoginApp:
     # ------------------------------------------------------------------ /login
 
     async def _list(self, send: Send, query: Mapping[str, str]) -> None:
-        registry = _registry_host(query.get("registry"))
+        registry = registry_host(query.get("registry"))
         suffix = f"?registry={quote(registry, safe=':')}" if registry else ""
         items = [
             render(
@@ -298,7 +297,7 @@ class LoginApp:
         client = self._client(scope, headers)
         try:
             provider = self._provider(name)
-            state = LoginState.new(name, self._clock(), _registry_host(query.get("registry")))
+            state = LoginState.new(name, self._clock(), registry_host(query.get("registry")))
             try:
                 async with self._http_factory() as http:
                     url = await provider.authorization_url(
@@ -507,12 +506,6 @@ def _unavailable(exc: ProviderUnavailable) -> LoginFailure:
         f"later. ({exc.message})",
         exc.message,
     )
-
-
-def _registry_host(value: str | None) -> str | None:
-    if value and len(value) <= 255 and _REGISTRY.fullmatch(value):
-        return value
-    return None
 
 
 def _query(raw: bytes) -> dict[str, str]:
