@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from regauth.authn.passwords import hash_password_argon2, is_supported_hash
 from regauth.authz.repository_patterns import validate_repository_pattern
+from regauth.clock import utcnow
 from regauth.credentials import (
     PAT_PREFIX,
     ROBOT_PREFIX,
@@ -41,7 +42,6 @@ from regauth.store.models import (
     RefreshToken,
     Robot,
     User,
-    utcnow,
 )
 
 __all__ = [

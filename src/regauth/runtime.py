@@ -178,10 +178,14 @@ def build_authenticators(
         token_providers = [p for p in config.oidc.providers if p.accept_access_tokens]
         if token_providers:
             from regauth.authn.idp_token import IdpTokenAuthenticator
+            from regauth.oidc.presets import ProviderConfigError
 
-            authenticators.append(
-                IdpTokenAuthenticator.from_config(token_providers, accounts=account_service)
-            )
+            try:
+                authenticators.append(
+                    IdpTokenAuthenticator.from_config(token_providers, accounts=account_service)
+                )
+            except ProviderConfigError as exc:
+                raise StartupError(str(exc)) from None
         if config.ldap is not None:
             from regauth.authn.ldap import LdapAuthenticator, LdapConfigError
 

@@ -20,6 +20,7 @@ from regauth.authn.database import DatabaseAuthenticator
 from regauth.authn.refresh import RefreshSettings, RefreshTokens
 from regauth.authz.base import AccessContext
 from regauth.authz.grants import GrantAuthorizer, load_snapshot
+from regauth.clock import utcnow
 from regauth.protocol.errors import InvalidGrant, Unauthorized
 from regauth.protocol.request import parse_get, parse_post
 from regauth.protocol.scope import parse_scope
@@ -27,7 +28,7 @@ from regauth.protocol.secret import Secret
 from regauth.service import ClientInfo
 from regauth.store.background import BackgroundWriter
 from regauth.store.database import Database
-from regauth.store.models import ChangeLog, User, utcnow
+from regauth.store.models import ChangeLog, User
 from tests.conftest import RuntimeFactory
 from tests.unit.test_request import basic
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from regauth.authn.base import AuthResult, Identity, Kind, Restriction
 from regauth.authn.passwords import hash_password_argon2, verify_password_off_loop
+from regauth.clock import utcnow
 from regauth.credentials import PAT_PREFIX, ROBOT_PREFIX, robot_name_of, secret_hash
 from regauth.protocol.secret import Secret
 from regauth.store.database import Database
@@ -32,7 +33,6 @@ from regauth.store.models import (
     PersonalAccessToken,
     Robot,
     User,
-    utcnow,
 )
 
 __all__ = ["DatabaseAuthenticator", "identity_for_user", "load_user_identity"]

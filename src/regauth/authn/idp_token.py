@@ -39,12 +39,12 @@ from regauth.authn.base import AuthResult, Identity
 from regauth.authn.database import identity_for_user, load_user_identity
 from regauth.config import OidcProviderConfig
 from regauth.oidc.errors import IdentityRejected, ProviderUnavailable, TokenRejected
+from regauth.oidc.factory import build_provider
 from regauth.oidc.jwks import looks_like_jwt
-from regauth.oidc.presets import ProviderConfigError, resolve_provider
+from regauth.oidc.presets import resolve_provider
 from regauth.oidc.provider import (
     IdentityProvider,
     VerifiedToken,
-    build_provider,
     looks_like_opaque_token,
 )
 from regauth.oidc.users import provision_user
@@ -135,13 +135,9 @@ class IdpTokenAuthenticator:
         clock: Callable[[], float] = time.time,
         revocable_ttl: float = 60.0,
     ) -> IdpTokenAuthenticator:
-        """Providers from the configuration; a problem is a start-up error naming the key."""
-        try:
-            settings = [resolve_provider(c) for c in configs]
-        except ProviderConfigError as exc:
-            from regauth.runtime import StartupError
-
-            raise StartupError(str(exc)) from None
+        """Providers from the configuration; a problem raises :class:`ProviderConfigError`
+        naming the key."""
+        settings = [resolve_provider(c) for c in configs]
         providers = [build_provider(s, clock=clock) for s in settings]
         return cls(providers, accounts=accounts, clock=clock, revocable_ttl=revocable_ttl)
 

@@ -20,11 +20,12 @@ from sqlalchemy import select
 
 from regauth.authn.base import Identity, Kind
 from regauth.authn.database import _groups, identity_for_user
+from regauth.clock import utcnow
 from regauth.credentials import REFRESH_PREFIX, new_secret, secret_hash
 from regauth.protocol.errors import InvalidGrant
 from regauth.protocol.secret import Secret
 from regauth.store.database import Database
-from regauth.store.models import RefreshToken, User, utcnow
+from regauth.store.models import RefreshToken, User
 
 __all__ = ["RefreshSettings", "RefreshTokens"]
 

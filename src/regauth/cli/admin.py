@@ -43,8 +43,8 @@ def reports_account_errors(function: F) -> F:
 
 
 def _expiry(text: str | None) -> Any:
+    from regauth.clock import utcnow
     from regauth.credentials import parse_expiry
-    from regauth.store.models import utcnow
 
     try:
         return parse_expiry(text, utcnow())

@@ -52,8 +52,8 @@ def audit(
 ) -> None:
     """Show token decisions, newest first."""
     from regauth.audit import AuditFilter, query_audit
+    from regauth.clock import utcnow
     from regauth.runtime import StartupError, open_database
-    from regauth.store.models import utcnow
 
     now = utcnow()
     filters = AuditFilter(

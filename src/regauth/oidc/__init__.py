@@ -9,7 +9,8 @@
     login_state  the signed cookie carrying state, nonce and PKCE verifier of a login
     openid       an OpenID Connect provider (login flow, tokens as passwords)
     github       GitHub's OAuth 2.0 and REST API
-    provider     the interface both implement, and :func:`build_provider`
+    provider     the interface both implement
+    factory      :func:`build_provider`: the implementation for a provider's protocol
     users        creating/updating the user and their groups after a provider login
     fetch        one bounded HTTP exchange with a provider; errors   the exception tree
 
@@ -25,8 +26,9 @@ from regauth.oidc.errors import (
     ProviderUnavailable,
     TokenRejected,
 )
+from regauth.oidc.factory import build_provider
 from regauth.oidc.presets import ProviderConfigError, ProviderSettings, resolve_provider
-from regauth.oidc.provider import IdentityProvider, VerifiedToken, build_provider
+from regauth.oidc.provider import IdentityProvider, VerifiedToken
 
 __all__ = [
     "ExternalIdentity",

@@ -2,7 +2,8 @@
 
 Two implementations: :class:`regauth.oidc.openid.OpenIdProvider` (OpenID Connect with
 discovery: generic, GitLab, Google) and :class:`regauth.oidc.github.GitHubProvider` (GitHub's
-OAuth 2.0 and REST API). Each takes the ``httpx.AsyncClient`` to use per call, so the login
+OAuth 2.0 and REST API); :func:`regauth.oidc.factory.build_provider` picks one.
+Each takes the ``httpx.AsyncClient`` to use per call, so the login
 pages and the authenticator can share one provider object (its discovery document and keys)
 while owning their own connections.
 """
@@ -10,8 +11,6 @@ while owning their own connections.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,7 +22,6 @@ from regauth.oidc.presets import ProviderSettings
 __all__ = [
     "IdentityProvider",
     "VerifiedToken",
-    "build_provider",
     "looks_like_opaque_token",
 ]
 
@@ -80,15 +78,3 @@ class IdentityProvider(Protocol):
     ) -> VerifiedToken | None:
         """The token's user, or None when the token is not this provider's (or not active
         here). Raises TokenRejected, IdentityRejected or ProviderUnavailable."""
-
-
-def build_provider(
-    settings: ProviderSettings, *, clock: Callable[[], float] = time.time
-) -> IdentityProvider:
-    if settings.protocol == "github":
-        from regauth.oidc.github import GitHubProvider
-
-        return GitHubProvider(settings, clock=clock)
-    from regauth.oidc.openid import OpenIdProvider
-
-    return OpenIdProvider(settings, clock=clock)

@@ -26,6 +26,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.engine import Connection
 
 from regauth.audit import AuditRecord, AuditRow, row_from_record
+from regauth.clock import utcnow
 from regauth.store.database import Database
 from regauth.store.models import (
     AuditEvent,
@@ -33,7 +34,6 @@ from regauth.store.models import (
     PersonalAccessToken,
     RefreshToken,
     Robot,
-    utcnow,
 )
 from regauth.timestamps import PerSecondFormat
 

@@ -23,6 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from regauth.clock import utcnow
+
 __all__ = [
     "AuditEvent",
     "Base",
@@ -34,7 +36,6 @@ __all__ = [
     "RefreshToken",
     "Robot",
     "User",
-    "utcnow",
 ]
 
 NAMING = {
@@ -44,10 +45,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 class UtcDateTime(TypeDecorator[datetime.datetime]):

@@ -60,9 +60,9 @@ from regauth.admin_auth import (
     verify_admin_token,
 )
 from regauth.audit import AuditFilter, query_audit
+from regauth.clock import Clock, utcnow
 from regauth.credentials import parse_duration
 from regauth.runtime import Runtime
-from regauth.store.models import utcnow
 from regauth.web.client_address import ClientAddressResolver
 
 __all__ = ["MAX_BODY", "AdminGate", "create_admin_api"]
@@ -70,7 +70,6 @@ __all__ = ["MAX_BODY", "AdminGate", "create_admin_api"]
 log = structlog.get_logger("regauth.admin")
 
 T = TypeVar("T")
-Clock = Callable[[], datetime.datetime]
 
 #: the largest request body accepted (an import of ten thousand users fits)
 MAX_BODY = 2 * 1024 * 1024

@@ -47,6 +47,7 @@ from regauth.oidc.errors import (
     ProviderUnavailable,
     TokenRejected,
 )
+from regauth.oidc.factory import build_provider
 from regauth.oidc.login_state import (
     MAX_AGE,
     InvalidLoginState,
@@ -56,7 +57,7 @@ from regauth.oidc.login_state import (
     derive_key,
 )
 from regauth.oidc.presets import ProviderConfigError, ProviderSettings, resolve_provider
-from regauth.oidc.provider import IdentityProvider, build_provider
+from regauth.oidc.provider import IdentityProvider
 from regauth.oidc.users import provision_user
 from regauth.protocol.hostname import registry_host
 from regauth.runtime import Runtime
