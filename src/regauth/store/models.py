@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -32,9 +33,12 @@ __all__ = [
     "Grant",
     "Group",
     "GroupMember",
+    "LoginFailure",
     "PersonalAccessToken",
     "RefreshToken",
     "Robot",
+    "ServerSecret",
+    "SigningKeyRecord",
     "User",
 ]
 
@@ -192,6 +196,9 @@ class RefreshToken(Base):
     last_used_at: Mapped[datetime.datetime] = mapped_column(UtcDateTime, default=utcnow)
     expires_at: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+    #: the service (token audience) it was issued for; NULL (issued before 0006): the first
+    #: configured service
+    service: Mapped[str | None] = mapped_column(String(256))
 
 
 class ChangeLog(Base):
@@ -229,3 +236,66 @@ class AuditEvent(Base):
     scopes: Mapped[str | None] = mapped_column(Text)
     #: the scopes' names, space-delimited with a space at each end, for the repository filter
     repositories: Mapped[str | None] = mapped_column(Text)
+
+
+class LoginFailure(Base):
+    """Failed logins counted for the guessing limits, shared by every worker and instance.
+
+    ``scope`` is ``pair`` (one account from one address), ``account`` (from any address;
+    ``address`` is empty) or ``address`` (any account; ``account`` is empty)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        UniqueConstraint("scope", "account", "address", name="uq_login_failures_key"),
+        CheckConstraint("scope IN ('pair', 'account', 'address')", name="scope"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    scope: Mapped[str] = mapped_column(String(16))
+    #: the account name as typed, case-folded ("" for scope address)
+    account: Mapped[str] = mapped_column(String(256), default="")
+    address: Mapped[str] = mapped_column(String(64), default="")
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime.datetime] = mapped_column(UtcDateTime)
+    last_failure_at: Mapped[datetime.datetime] = mapped_column(UtcDateTime, index=True)
+    #: refused without a password check until then (None: not blocked)
+    blocked_until: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class SigningKeyRecord(Base):
+    """A token signing key with its certificate chain, shared by every instance.
+
+    ``published`` keys are in the certificate bundle and the JWKS but do not sign yet; the one
+    ``active`` key signs; ``retired`` keys stay published until no token they signed can still
+    be valid."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (CheckConstraint("state IN ('published', 'active', 'retired')", name="state"),)
+
+    #: the RFC 7638 JWK thumbprint of the public key
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    libtrust_kid: Mapped[str] = mapped_column(String(64))
+    algorithm: Mapped[str] = mapped_column(String(8))
+    #: PEM (PKCS#8, unencrypted)
+    private_key: Mapped[str] = mapped_column(Text)
+    #: PEM certificate chain, leaf first
+    certificate: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    activated_at: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+    #: when it stopped signing (another key was activated)
+    deactivated_at: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+    retired_at: Mapped[datetime.datetime | None] = mapped_column(UtcDateTime)
+
+
+class ServerSecret(Base):
+    """Random secrets generated once and shared by every instance (cookie signing keys)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: hex
+    value: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime.datetime] = mapped_column(UtcDateTime, default=utcnow)
