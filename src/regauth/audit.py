@@ -36,7 +36,7 @@ __all__ = [
     "row_from_record",
 ]
 
-OUTCOMES = ("granted", "partial", "denied", "rejected")
+OUTCOMES = ("granted", "partial", "denied", "rejected", "throttled")
 
 
 @dataclass(frozen=True, slots=True)

@@ -363,19 +363,21 @@ class TokenEventLog:
         client: ClientInfo,
         latency: float,
     ) -> None:
+        # a refusal by the guessing limits or a full password-check queue has its own outcome
+        outcome = "throttled" if error.retry_after is not None else "rejected"
         account = None
         if request is not None and request.credentials is not None:
             account = request.credentials.username
         elif request is not None and request.grant_type.value == "basic":
             account = ""
         if self._metrics is not None:
-            self._metrics.token_counter("rejected", None, reused=False).record(latency)
+            self._metrics.token_counter(outcome, None, reused=False).record(latency)
         latency_ms = round(latency * 1000, 3)
         client_ip = str(client.address) if client.address else None
         self._emit(
             {
                 "status": error.status,
-                "outcome": "rejected",
+                "outcome": outcome,
                 "error": error.docker_code,
                 "message": error.message,
                 "reason": error.log_reason,
@@ -405,7 +407,7 @@ class TokenEventLog:
                     request.grant_type.value if request is not None else None,
                     clip(request.service, SERVICE_LENGTH) if request is not None else None,
                     error.status,
-                    "rejected",
+                    outcome,
                     (error.log_reason or error.message)[:REASON_LENGTH],
                     latency_ms,
                     scopes,

@@ -113,7 +113,7 @@ class Metrics:
         self._registry = registry
         self._requests = Counter(
             "regauth_token_requests",
-            "Token requests answered, by outcome (granted, partial, denied, rejected), "
+            "Token requests answered, by outcome (granted, partial, denied, rejected, throttled), "
             "authentication method, and whether a remembered grant answered it",
             ["outcome", "method", "reused"],
             registry=registry,
@@ -128,6 +128,18 @@ class Metrics:
             "regauth_authentication_backend_errors",
             "Authentication backends that could not answer (a directory or database down)",
             ["backend"],
+            registry=registry,
+        )
+        self._refusals = Counter(
+            "regauth_login_refusals",
+            "Logins refused before any password check: throttled (the guessing limits) or "
+            "overloaded (the password-check queue was full)",
+            ["reason"],
+            registry=registry,
+        )
+        self._lockouts = Counter(
+            "regauth_account_lockouts",
+            "Account lockouts started by the guessing limits",
             registry=registry,
         )
         self._audit_written = Counter(
@@ -177,6 +189,13 @@ class Metrics:
 
     def backend_error(self, backend: str) -> None:
         self._backend_errors.labels(backend if backend in METHODS else "other").inc()
+
+    def login_refused(self, reason: str) -> None:
+        self._refusals.labels(reason if reason in ("throttled", "overloaded") else "other").inc()
+
+    def account_locked(self, _account: str) -> None:
+        """An account lockout started (the account name is not a label: never in metrics)."""
+        self._lockouts.inc()
 
     def audit_flushed(self, written: int, dropped: int) -> None:
         if written:

@@ -172,13 +172,15 @@ class TokenService:
             )
         return requested
 
-    async def authenticate(self, request: TokenRequest) -> Identity:
+    async def authenticate(
+        self, request: TokenRequest, address: IpAddress | None = None
+    ) -> Identity:
         if request.grant_type is GrantType.REFRESH_TOKEN:
             if self._refresh is None or request.refresh_token is None:
                 raise UnsupportedGrantType(
                     "refresh tokens are not enabled on this server: use grant_type=password"
                 )
-            return await self._refresh.exchange(request.refresh_token, request.client_id)
+            return await self._exchange_refresh_token(request, address)
         credentials = request.credentials
         if credentials is None:
             if request.account:
@@ -188,12 +190,35 @@ class TokenService:
             raise InvalidRequest("account does not match the username of the credentials")
         try:
             return await self._authenticators.authenticate(
-                credentials.username, credentials.password
+                credentials.username, credentials.password, address
             )
         except AuthenticationFailed as failure:
             reason = f"{failure.method}: {failure.reason}" if failure.method else failure.reason
             error = InvalidGrant if request.is_oauth2 else Unauthorized
             raise error(INVALID_CREDENTIALS, log_reason=reason) from None
+
+    async def _exchange_refresh_token(
+        self, request: TokenRequest, address: IpAddress | None
+    ) -> Identity:
+        """A refresh token for its user; invalid ones slow the address that sends them (a
+        refresh token cannot be guessed, so they never count against an account)."""
+        refresh = self._refresh
+        token = request.refresh_token
+        if refresh is None or token is None:  # pragma: no cover - checked by the caller
+            raise UnsupportedGrantType("refresh tokens are not enabled on this server")
+        limiter = self._authenticators.limiter
+        if limiter is None:
+            return await refresh.exchange(
+                token, request.client_id, self.resolve_service(request.service)
+            )
+        state = await limiter.check("", address, high_entropy=True)
+        try:
+            return await refresh.exchange(
+                token, request.client_id, self.resolve_service(request.service)
+            )
+        except InvalidGrant:
+            await limiter.failed(state)
+            raise
 
     def _reusable_for(self, request: TokenRequest, identity: Identity) -> float | None:
         if request.offline or request.grant_type is GrantType.REFRESH_TOKEN:
@@ -209,7 +234,7 @@ class TokenService:
     async def decide(self, request: TokenRequest, client: ClientInfo) -> Grant:
         """Authenticate and authorize, scope by scope; every refusal is a ProtocolError."""
         service = self.resolve_service(request.service)
-        identity = await self.authenticate(request)
+        identity = await self.authenticate(request, client.address)
         context = AccessContext(identity=identity, service=service, client_ip=client.address)
         decisions = tuple(await self._authorizers.decide_all(context, request.scopes))
         if identity.anonymous and request.scopes and not any(d.granted for d in decisions):
@@ -252,7 +277,7 @@ class TokenService:
             and request.grant_type is not GrantType.REFRESH_TOKEN
             and self._refresh.can_issue(identity)
         ):
-            refresh_token = await self._refresh.issue(identity, request.client_id)
+            refresh_token = await self._refresh.issue(identity, request.client_id, grant.service)
         body = token_response(
             token, expires_in=self._expires_in, issued_at=issued_at, refresh_token=refresh_token
         )

@@ -224,13 +224,12 @@ async def test_personal_access_tokens(accounts: AccountService, database: Databa
     assert not restriction.permits(parse_scope("repository:other/app:pull"), "pull")
     # another user's name with alice's token
     assert (await backend.authenticate("bob", Secret(limited.secret))).outcome is Outcome.DENIED
-    # unknown token for a known user, and for an unknown user
-    assert (await backend.authenticate("bob", Secret("regauth_pat_nope"))).outcome is (
-        Outcome.DENIED
-    )
-    assert (await backend.authenticate("carol", Secret("regauth_pat_nope"))).outcome is (
-        Outcome.UNKNOWN
-    )
+    # unknown token for a known user, and for an unknown user: the same answer (no user
+    # enumeration), and it stops the chain, so no password check is ever made for it
+    known = await backend.authenticate("bob", Secret("regauth_pat_nope"))
+    unknown = await backend.authenticate("carol", Secret("regauth_pat_nope"))
+    assert known.outcome is unknown.outcome is Outcome.DENIED
+    assert known.reason == unknown.reason
     clock.advance(days=2)
     assert (await backend.authenticate("alice", Secret(limited.secret))).outcome is (Outcome.DENIED)
     plain = accounts.create_token("alice", "laptop")
@@ -254,9 +253,11 @@ async def test_robots(accounts: AccountService, database: Database) -> None:
     assert ok.identity.kind is Kind.ROBOT
     assert not ok.cacheable
     assert (await backend.authenticate("robot+ci", Secret("wrong"))).outcome is Outcome.DENIED
+    # another robot's name, and no such robot: the same answer as a wrong secret
     assert (await backend.authenticate("robot+other", Secret(created.secret))).outcome is (
-        Outcome.UNKNOWN
+        Outcome.DENIED
     )
+    assert (await backend.authenticate("robot+nope", Secret("wrong"))).outcome is Outcome.DENIED
     accounts.revoke_robot("ci")
     assert (await backend.authenticate("robot+ci", Secret(created.secret))).outcome is (
         Outcome.DENIED

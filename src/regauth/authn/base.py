@@ -26,6 +26,7 @@ __all__ = [
     "ANONYMOUS",
     "AuthResult",
     "Authenticator",
+    "EqualCost",
     "Identity",
     "Kind",
     "Outcome",
@@ -132,3 +133,13 @@ class Authenticator(Protocol):
         """Notice changes to the backing data (cheap; called before every authentication)."""
 
     async def authenticate(self, username: str, password: Secret) -> AuthResult: ...
+
+
+class EqualCost(Protocol):
+    """A backend whose wrong passwords cost a hash check: it can run a stand-in check of the
+    same kind and cost (see :class:`regauth.authn.chain.AuthenticatorChain`)."""
+
+    async def verify_dummy(self, password: Secret) -> bool:
+        """Check ``password`` against a stand-in as a real check here would; True when that
+        cost anything (a backend with nothing to check returns False)."""
+        ...

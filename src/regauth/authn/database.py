@@ -22,7 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from regauth.authn.base import AuthResult, Identity, Kind, Restriction
-from regauth.authn.passwords import hash_password_argon2, verify_password_off_loop
+from regauth.authn.passwords import (
+    dummy_argon2,
+    hash_password_argon2,
+    verify_password_off_loop,
+)
 from regauth.clock import utcnow
 from regauth.credentials import PAT_PREFIX, ROBOT_PREFIX, robot_name_of, secret_hash
 from regauth.protocol.secret import Secret
@@ -113,6 +117,8 @@ def _expired(moment: datetime.datetime | None, now: datetime.datetime) -> bool:
 
 class DatabaseAuthenticator:
     name = "database"
+    #: the one backend that answers token-shaped secrets (see :mod:`regauth.authn.chain`)
+    handles_tokens = True
 
     def __init__(
         self,
@@ -127,6 +133,11 @@ class DatabaseAuthenticator:
 
     async def refresh(self) -> None:
         return None
+
+    async def verify_dummy(self, password: Secret) -> bool:
+        """A stand-in argon2id check: what a wrong password of a database user costs."""
+        await verify_password_off_loop(dummy_argon2(), password.encode())
+        return True
 
     async def authenticate(self, username: str, password: Secret) -> AuthResult:
         robot = robot_name_of(username)
@@ -172,8 +183,8 @@ class DatabaseAuthenticator:
                     select(Robot).where(Robot.secret_hash == secret_hash(password.reveal()))
                 )
             if robot is None or robot.name != name:
-                known = session.scalar(select(Robot.id).where(Robot.name == name)) is not None
-                return AuthResult.denied("wrong robot secret") if known else AuthResult.unknown()
+                # the same answer, and the same work, whether or not such a robot exists
+                return AuthResult.denied("wrong robot secret or unknown robot")
             if robot.revoked_at is not None:
                 return AuthResult.denied("robot is revoked")
             if _expired(robot.expires_at, now):
@@ -196,10 +207,8 @@ class DatabaseAuthenticator:
                 .where(PersonalAccessToken.token_hash == secret_hash(password.reveal()))
             ).first()
             if found is None:
-                known = session.scalar(select(User.id).where(User.username == username))
-                if known is None:
-                    return AuthResult.unknown()
-                return AuthResult.denied("unknown or revoked personal access token")
+                # the same answer, and the same work, whether or not the user exists
+                return AuthResult.denied("unknown personal access token")
             token, user = found
             if user.username != username:
                 return AuthResult.denied("personal access token of another user")

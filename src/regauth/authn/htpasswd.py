@@ -18,7 +18,12 @@ from pathlib import Path
 import structlog
 
 from regauth.authn.base import AuthResult, Identity
-from regauth.authn.passwords import is_supported_hash, verify_password_off_loop
+from regauth.authn.passwords import (
+    bcrypt_cost,
+    dummy_hash_like,
+    is_supported_hash,
+    verify_password_off_loop,
+)
 from regauth.protocol.secret import Secret
 
 __all__ = ["HtpasswdAuthenticator", "HtpasswdError", "parse_htpasswd"]
@@ -81,6 +86,8 @@ class HtpasswdAuthenticator:
         self._clock = clock
         self._signature: tuple[int, int, int] | None = None
         self._entries = HtpasswdEntries({}, [], [])
+        self._dummy: str | None = None
+        self._dummy_cost: int | None = None
         self._checked_at = clock()
         self._reload_lock = asyncio.Lock()
         try:
@@ -107,6 +114,11 @@ class HtpasswdAuthenticator:
             log.warning("htpasswd line ignored: not user:hash", file=str(self._path), line=number)
         previous = self._entries.hashes
         self._entries = entries
+        costs = [c for c in (bcrypt_cost(h) for h in self.password_hashes) if c is not None]
+        cost = max(costs) if costs else None
+        if cost != self._dummy_cost:  # a stand-in as costly as the file's costliest hash
+            self._dummy = dummy_hash_like(self.password_hashes)
+            self._dummy_cost = cost
         self._signature = _signature(stat)
         changed = {
             user
@@ -151,7 +163,14 @@ class HtpasswdAuthenticator:
             return AuthResult.unknown()
         encoded = hashes[username]
         if encoded is None:
+            await self.verify_dummy(password)  # as long as a wrong password takes
             return AuthResult.denied("unsupported password hash format in htpasswd")
         if await verify_password_off_loop(encoded, password.encode()):
             return AuthResult.success(Identity(username, self.name), cacheable=True)
         return AuthResult.denied("wrong password")
+
+    async def verify_dummy(self, password: Secret) -> bool:
+        if self._dummy is None:
+            return False
+        await verify_password_off_loop(self._dummy, password.encode())
+        return True

@@ -6,6 +6,7 @@ Verification is CPU-bound by design; callers run it off the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import secrets
@@ -18,6 +19,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 __all__ = [
     "DEFAULT_BCRYPT_COST",
     "bcrypt_cost",
+    "dummy_argon2",
+    "dummy_hash_like",
     "hash_password_argon2",
     "hash_password_bcrypt",
     "is_supported_hash",
@@ -71,6 +74,22 @@ def hash_password_argon2(password: bytes) -> str:
 def make_dummy_hash(cost: int = DEFAULT_BCRYPT_COST) -> str:
     """A hash of a random password, verified for unknown users so they cost as much as known."""
     return hash_password_bcrypt(secrets.token_bytes(16), cost)
+
+
+def dummy_hash_like(hashes: list[str]) -> str | None:
+    """A stand-in as costly as the costliest of ``hashes`` (the same kind and cost): argon2id
+    with regauth's parameters if any is argon2id, else bcrypt at the highest cost; None for
+    no hashes."""
+    if any(h.startswith("$argon2id$") for h in hashes):
+        return dummy_argon2()
+    costs = [c for c in (bcrypt_cost(h) for h in hashes) if c is not None]
+    return make_dummy_hash(max(costs)) if costs else None
+
+
+@functools.cache
+def dummy_argon2() -> str:
+    """The stand-in for argon2id accounts (the parameters every new hash gets), made once."""
+    return hash_password_argon2(secrets.token_bytes(16))
 
 
 _executor: ThreadPoolExecutor | None = None

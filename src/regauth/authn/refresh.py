@@ -16,7 +16,7 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from regauth.authn.base import Identity, Kind
 from regauth.authn.database import _groups, identity_for_user
@@ -38,6 +38,10 @@ class RefreshSettings:
     idle_lifetime: datetime.timedelta
     absolute_lifetime: datetime.timedelta
     bind_client: bool = False
+    #: active refresh tokens a user may hold; the oldest are revoked past it (0: no limit)
+    max_per_user: int = 20
+    #: the service of tokens issued before they remembered theirs
+    default_service: str | None = None
 
 
 class RefreshTokens:
@@ -66,12 +70,16 @@ class RefreshTokens:
             and identity.credential == "password"
         )
 
-    async def issue(self, identity: Identity, client_id: str | None) -> str:
+    async def issue(
+        self, identity: Identity, client_id: str | None, service: str | None = None
+    ) -> str:
         secret = new_secret(REFRESH_PREFIX)
-        await self._db.run(self._insert, identity, client_id, secret_hash(secret))
+        await self._db.run(self._insert, identity, client_id, secret_hash(secret), service)
         return secret
 
-    def _insert(self, identity: Identity, client_id: str | None, digest: str) -> None:
+    def _insert(
+        self, identity: Identity, client_id: str | None, digest: str, service: str | None
+    ) -> None:
         now = self._clock()
         with self._db.write() as session:
             session.add(
@@ -82,14 +90,37 @@ class RefreshTokens:
                     created_at=now,
                     last_used_at=now,
                     expires_at=now + self._settings.absolute_lifetime,
+                    service=service,
                 )
             )
+            limit = self._settings.max_per_user
+            if limit > 0 and identity.user_id is not None:
+                session.flush()
+                oldest = session.scalars(
+                    select(RefreshToken.id)
+                    .where(
+                        RefreshToken.user_id == identity.user_id,
+                        RefreshToken.revoked_at.is_(None),
+                        RefreshToken.expires_at > now,
+                    )
+                    .order_by(RefreshToken.created_at.desc(), RefreshToken.id.desc())
+                    .offset(limit)
+                ).all()
+                if oldest:  # each user holds a bounded number: the oldest go first
+                    session.execute(
+                        update(RefreshToken)
+                        .where(RefreshToken.id.in_(oldest))
+                        .values(revoked_at=now)
+                    )
 
-    async def exchange(self, token: Secret, client_id: str | None) -> Identity:
-        """The identity a refresh token stands for; InvalidGrant (400) when it cannot be used."""
-        return await self._db.run(self._lookup, token, client_id)
+    async def exchange(
+        self, token: Secret, client_id: str | None, service: str | None = None
+    ) -> Identity:
+        """The identity a refresh token stands for; InvalidGrant (400) when it cannot be used
+        (also when it was issued for another service than ``service``)."""
+        return await self._db.run(self._lookup, token, client_id, service)
 
-    def _lookup(self, token: Secret, client_id: str | None) -> Identity:
+    def _lookup(self, token: Secret, client_id: str | None, service: str | None) -> Identity:
         if not token.reveal().startswith(REFRESH_PREFIX):
             raise InvalidGrant(INVALID, log_reason="not a regauth refresh token")
         now = self._clock()
@@ -117,6 +148,11 @@ class RefreshTokens:
                 reason = "password changed since the refresh token was issued"
             elif self._settings.bind_client and (record.client_id or None) != (client_id or None):
                 reason = "refresh token belongs to another client"
+            elif (
+                service is not None
+                and (record.service or self._settings.default_service or service) != service
+            ):
+                reason = "refresh token was issued for another service"
             if reason is not None:
                 raise InvalidGrant(INVALID, log_reason=reason)
             groups = _groups(session, user.id)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from regauth.authn.base import AuthResult, Identity
-from regauth.authn.passwords import verify_password_off_loop
+from regauth.authn.passwords import dummy_hash_like, verify_password_off_loop
 from regauth.protocol.secret import Secret
 
 __all__ = ["StaticAccount", "StaticUsersAuthenticator"]
@@ -24,6 +24,7 @@ class StaticUsersAuthenticator:
 
     def __init__(self, accounts: Mapping[str, StaticAccount]) -> None:
         self._accounts = dict(accounts)
+        self._dummy = dummy_hash_like(self.password_hashes)
 
     @property
     def password_hashes(self) -> list[str]:
@@ -39,3 +40,9 @@ class StaticUsersAuthenticator:
         if await verify_password_off_loop(account.password_hash.reveal(), password.encode()):
             return AuthResult.success(Identity(username, self.name, account.labels), cacheable=True)
         return AuthResult.denied("wrong password")
+
+    async def verify_dummy(self, password: Secret) -> bool:
+        if self._dummy is None:
+            return False
+        await verify_password_off_loop(self._dummy, password.encode())
+        return True

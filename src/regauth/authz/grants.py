@@ -11,7 +11,6 @@ The grants live in memory as a snapshot, reloaded when the change log says they 
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from sqlalchemy import select
 
 from regauth.authn.base import Kind
 from regauth.authz.base import AccessContext, Decision, grant_actions
+from regauth.authz.linear_match import Matcher
 from regauth.authz.repository_patterns import compile_repository_pattern
 from regauth.protocol.scope import Scope
 from regauth.store.database import Database
@@ -42,7 +42,7 @@ class GrantRule:
     subject: str | None
     pattern: str
     role: str
-    compiled: re.Pattern[str]
+    compiled: Matcher
 
     @property
     def label(self) -> str:

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from regauth.authz.linear_match import LinearMatchError, Matcher, compile_linear, compile_regex
+
 __all__ = [
     "MAX_LABEL_COMBINATIONS",
     "Pattern",
@@ -98,8 +100,14 @@ def escape_glob(value: str) -> str:
 
 
 @functools.lru_cache(maxsize=8192)
-def _compile(text: str, regex: bool) -> re.Pattern[str]:
-    return re.compile(text[1:-1] if regex else glob_to_regex(text))
+def _compile(text: str, regex: bool) -> Matcher:
+    """A matcher that no value can make slow (see :mod:`regauth.authz.linear_match`)."""
+    if regex:
+        return compile_regex(text[1:-1])
+    translated = glob_to_regex(text)
+    if max(segment.count("*") for segment in text.split("/")) <= 1:
+        return re.compile(translated)  # one * per segment: '/' bounds its backtracking
+    return compile_linear(translated)
 
 
 def validate_pattern(pattern: str) -> None:
@@ -109,6 +117,8 @@ def validate_pattern(pattern: str) -> None:
         _compile(filled, is_regex(pattern))
     except re.error as exc:
         raise PatternError(f"invalid regular expression {pattern!r}: {exc}") from None
+    except LinearMatchError as exc:
+        raise PatternError(f"regular expression {pattern!r} {exc}") from None
 
 
 #: request values a pattern may refer to: account, name, type, service
@@ -125,7 +135,7 @@ class Pattern:
     #: the exact value this pattern accepts when it is a literal (no wildcard, no placeholder)
     literal: str | None
     #: compiled form when there are no placeholders
-    compiled: re.Pattern[str] | None
+    compiled: Matcher | None
     label_keys: tuple[str, ...]
 
     def matches(self, value: str, variables: Variables, captures: Captures, labels: Labels) -> bool:
@@ -140,7 +150,7 @@ class Pattern:
                 return False
             try:
                 compiled = _compile(text, self.regex)
-            except (re.error, PatternError):
+            except (re.error, PatternError, LinearMatchError):
                 continue
             if compiled.fullmatch(value) is not None:
                 return True
@@ -191,6 +201,8 @@ def compile_pattern(source: str) -> Pattern:
         compiled = None if has_placeholders else _compile(source, regex)
     except re.error as exc:
         raise PatternError(f"invalid regular expression {source!r}: {exc}") from None
+    except LinearMatchError as exc:
+        raise PatternError(f"regular expression {source!r} {exc}") from None
     literal = None
     if not regex and not has_placeholders and not (_GLOB_SPECIAL & set(source)):
         literal = source

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import re
 
+from regauth.authz.linear_match import Matcher, compile_linear
+
 __all__ = ["compile_repository_pattern", "validate_repository_pattern"]
 
 _VALID = re.compile(r"[a-z0-9*?][a-z0-9._/*?:-]{0,254}")
@@ -24,7 +26,9 @@ def validate_repository_pattern(pattern: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def compile_repository_pattern(pattern: str) -> re.Pattern[str]:
+def compile_repository_pattern(pattern: str) -> Matcher:
+    """A matcher for the pattern; one with several ``*`` (``*a*a*a*c``) runs on RE2, so no
+    repository name can make it backtrack (see :mod:`regauth.authz.linear_match`)."""
     parts = []
     for char in pattern:
         if char == "*":
@@ -33,4 +37,5 @@ def compile_repository_pattern(pattern: str) -> re.Pattern[str]:
             parts.append(".")
         else:
             parts.append(re.escape(char))
-    return re.compile("".join(parts))
+    regex = "".join(parts)
+    return re.compile(regex) if pattern.count("*") <= 1 else compile_linear(regex)

@@ -33,7 +33,9 @@ def parse_moment(text: str | None, now: datetime.datetime) -> datetime.datetime 
 @main.command()
 @click.option("--account", default=None, help='Account name ("" for anonymous).')
 @click.option("--repository", default=None, help="Repository name, e.g. team/app.")
-@click.option("--outcome", type=click.Choice(["granted", "partial", "denied", "rejected"]))
+@click.option(
+    "--outcome", type=click.Choice(["granted", "partial", "denied", "rejected", "throttled"])
+)
 @click.option("--since", default=None, help="1h, 7d, or a date/time.")
 @click.option("--until", default=None, help="1h, 7d, or a date/time.")
 @click.option("--limit", type=click.IntRange(1, 10000), default=100, show_default=True)

@@ -39,12 +39,21 @@ class ProtocolError(Exception):
     #: whether the answer carries ``WWW-Authenticate: Basic realm=...``
     challenge: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, detail: Any = None, log_reason: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: Any = None,
+        log_reason: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.detail = detail
         #: what the server log may say beyond the client-facing message (never a secret)
         self.log_reason = log_reason
+        #: seconds, sent as ``Retry-After`` (429 and 503 answers)
+        self.retry_after = retry_after
 
     def docker_body(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.docker_code, "message": self.message}

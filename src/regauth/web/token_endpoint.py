@@ -166,5 +166,7 @@ class TokenEndpoint:
             headers.append(self._challenge)
         if isinstance(error, MethodNotAllowed):
             headers.append((b"allow", b"GET, POST"))
+        if error.retry_after is not None:
+            headers.append((b"retry-after", b"%d" % error.retry_after))
         body = error.oauth_body() if oauth2 else error.docker_body()
         await send_json(send, error.status, body, headers)
