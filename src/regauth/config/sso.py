@@ -1,8 +1,9 @@
 """The ``oidc:`` section: single sign-on through OpenID providers and GitHub.
 
 Each ``oidc.providers[]`` entry is checked when the configuration loads, as far as that is
-possible without the network; the presets (GitHub, GitLab, Google) are applied by
-:mod:`regauth.oidc.presets`.
+possible without the network (:func:`check_provider`), so a bad entry is a configuration error
+naming the key, not a failed login later. The presets (GitHub, GitLab, Google) are applied by
+:mod:`regauth.oidc.presets`, which builds on this module.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 
 from regauth.config.base import Duration, Model, SecretStr
 
-__all__ = ["OidcConfig", "OidcProviderConfig"]
+__all__ = ["OidcConfig", "OidcProviderConfig", "check_provider", "effective_groups_claim"]
 
 
 class OidcProviderConfig(Model):
@@ -73,13 +74,49 @@ class OidcProviderConfig(Model):
         for domain in self.allowed_email_domains:
             if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?", domain):
                 raise ValueError(f"allowed_email_domains: {domain!r} is not a domain name")
-        from regauth.oidc.presets import check_provider  # the checks that need no network
-
         problems = check_provider(self, key="")
         if problems:
             prefix = f"[{self.name}]."
             raise ValueError("; ".join(p.removeprefix(prefix) for p in problems))
         return self
+
+
+def check_provider(config: OidcProviderConfig, key: str = "oidc.providers") -> list[str]:
+    """Problems with one entry that need no network, each as ``KEY.field: what``."""
+    where = f"{key}[{config.name}]"
+    problems = []
+    if not config.client_secret.reveal():
+        problems.append(f"{where}.client_secret: must not be empty")
+    if not config.client_id:
+        problems.append(f"{where}.client_id: must not be empty")
+    if not config.username_claim:
+        problems.append(f"{where}.username_claim: must not be empty")
+    if config.type != "github" and (config.github_organization or config.github_teams):
+        problems.append(f"{where}.github_organization: only for type github")
+    if config.github_teams and not config.github_organization:
+        problems.append(f"{where}.github_teams: needs github_organization")
+    if config.accept_access_tokens and config.type == "google":
+        problems.append(
+            f"{where}.accept_access_tokens: Google's access tokens are opaque and Google offers "
+            "no token introspection (RFC 7662), so regauth cannot verify them"
+        )
+    if config.accept_access_tokens and config.type != "github" and config.audience == "":
+        problems.append(f"{where}.audience: must not be empty")
+    groups = config.type == "github" or effective_groups_claim(config) is not None
+    if config.allowed_groups and not groups:
+        problems.append(f"{where}.allowed_groups: needs groups_claim (the provider sends none)")
+    if config.scopes is not None and config.type != "github" and "openid" not in config.scopes:
+        problems.append(f"{where}.scopes: must include openid")
+    if config.token_lifetime.total_seconds() < 60:
+        problems.append(f"{where}.token_lifetime: at least a minute")
+    return problems
+
+
+def effective_groups_claim(config: OidcProviderConfig) -> str | None:
+    """The claim that carries the user's groups, the preset's default applied."""
+    if config.type == "google" and "groups_claim" not in config.model_fields_set:
+        return None  # Google's ID tokens carry no groups
+    return config.groups_claim
 
 
 class OidcConfig(Model):
