@@ -11,8 +11,9 @@
   API is then ``URL/api/v3``). The user is ``GET /user``; groups are the user's teams as
   ``ORG/TEAM-SLUG``; ``github_organization`` (and ``github_teams``) restrict who may log in.
 
-Everything checkable without the network is checked here (:func:`check_provider`), so a bad
-entry is a configuration error naming the key, not a failed login later.
+Everything checkable without the network is checked when the configuration loads, by
+:func:`regauth.config.sso.check_provider` (re-exported here), so a bad entry is a configuration
+error naming the key, not a failed login later; :func:`resolve_provider` runs them again.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from regauth.config import OidcProviderConfig
+from regauth.config.sso import check_provider, effective_groups_claim
 from regauth.protocol.secret import Secret
 
 __all__ = [
@@ -94,43 +96,6 @@ class ProviderSettings:
         )
 
 
-def check_provider(config: OidcProviderConfig, key: str = "oidc.providers") -> list[str]:
-    """Problems with one entry that need no network, each as ``KEY.field: what``."""
-    where = f"{key}[{config.name}]"
-    problems = []
-    if not config.client_secret.reveal():
-        problems.append(f"{where}.client_secret: must not be empty")
-    if not config.client_id:
-        problems.append(f"{where}.client_id: must not be empty")
-    if not config.username_claim:
-        problems.append(f"{where}.username_claim: must not be empty")
-    if config.type != "github" and (config.github_organization or config.github_teams):
-        problems.append(f"{where}.github_organization: only for type github")
-    if config.github_teams and not config.github_organization:
-        problems.append(f"{where}.github_teams: needs github_organization")
-    if config.accept_access_tokens and config.type == "google":
-        problems.append(
-            f"{where}.accept_access_tokens: Google's access tokens are opaque and Google offers "
-            "no token introspection (RFC 7662), so regauth cannot verify them"
-        )
-    if config.accept_access_tokens and config.type != "github" and config.audience == "":
-        problems.append(f"{where}.audience: must not be empty")
-    groups = config.type == "github" or _groups_claim(config) is not None
-    if config.allowed_groups and not groups:
-        problems.append(f"{where}.allowed_groups: needs groups_claim (the provider sends none)")
-    if config.scopes is not None and config.type != "github" and "openid" not in config.scopes:
-        problems.append(f"{where}.scopes: must include openid")
-    if config.token_lifetime.total_seconds() < 60:
-        problems.append(f"{where}.token_lifetime: at least a minute")
-    return problems
-
-
-def _groups_claim(config: OidcProviderConfig) -> str | None:
-    if config.type == "google" and "groups_claim" not in config.model_fields_set:
-        return None  # Google's ID tokens carry no groups
-    return config.groups_claim
-
-
 def _username_claim(config: OidcProviderConfig) -> str:
     if "username_claim" in config.model_fields_set:
         return config.username_claim
@@ -163,7 +128,7 @@ def resolve_provider(config: OidcProviderConfig) -> ProviderSettings:
         client_secret=config.client_secret,
         scopes=tuple(config.scopes) if config.scopes is not None else _DEFAULT_SCOPES[config.type],
         username_claim=_username_claim(config),
-        groups_claim=_groups_claim(config),
+        groups_claim=effective_groups_claim(config),
         allowed_groups=frozenset(config.allowed_groups),
         allowed_email_domains=frozenset(d.lower() for d in config.allowed_email_domains),
         github_organization=config.github_organization,
