@@ -19,6 +19,13 @@ from regauth.authn.base import Authenticator
 from regauth.authn.cache import CredentialCache
 from regauth.authn.chain import AuthenticatorChain
 from regauth.authn.database import DatabaseAuthenticator
+from regauth.authn.guessing import (
+    LOCKOUT_CHANGE,
+    AccountLockout,
+    DelayPolicy,
+    GuessingLimiter,
+    GuessingLimits,
+)
 from regauth.authn.htpasswd import HtpasswdAuthenticator, HtpasswdError
 from regauth.authn.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
 from regauth.authn.refresh import RefreshSettings, RefreshTokens
@@ -26,7 +33,7 @@ from regauth.authn.static import StaticAccount, StaticUsersAuthenticator
 from regauth.authz.acl import AclAuthorizer
 from regauth.authz.chain import AuthorizerChain
 from regauth.authz.grants import GrantAuthorizer, GrantSnapshot, load_snapshot
-from regauth.config import Config
+from regauth.config import BruteForceConfig, Config, DelayConfig
 from regauth.datadir import DataDir, DataDirError
 from regauth.keys import KeyError_, SigningKey, load_signing_key
 from regauth.service import TokenService
@@ -75,6 +82,9 @@ class Runtime:
         users = {s for c in changes for s in c.subjects if c.kind in ("user", "group", "robot")}
         if users:
             self.authenticators.cache.invalidate_users(users)
+        locked = [s for c in changes if c.kind == LOCKOUT_CHANGE for s in c.subjects]
+        if locked:  # a locked account's cached logins stop working everywhere
+            self.authenticators.cache.invalidate_accounts(locked)
         if any(c.kind in ("user", "group", "grant", "robot") for c in changes):
             snapshot = await self.database.run(load_snapshot, self.database)
             self.grants.replace(snapshot)
@@ -197,7 +207,35 @@ def build_authenticators(
                 raise StartupError(str(exc)) from None
     costs = [c for c in (bcrypt_cost(h) for h in hashes) if c is not None]
     dummy = make_dummy_hash(max(costs) if costs else DEFAULT_BCRYPT_COST)
-    return AuthenticatorChain(authenticators, dummy, cache)
+    limiter = None
+    if database is not None and config.brute_force.enabled:
+        limiter = GuessingLimiter(database, guessing_limits(config.brute_force))
+    return AuthenticatorChain(
+        authenticators,
+        dummy,
+        cache,
+        limiter=limiter,
+        max_pending=config.server.max_pending_password_checks,
+    )
+
+
+def guessing_limits(config: BruteForceConfig) -> GuessingLimits:
+    def delays(section: DelayConfig) -> DelayPolicy:
+        return DelayPolicy(
+            section.free_failures,
+            section.delay.total_seconds(),
+            section.max_delay.total_seconds(),
+        )
+
+    return GuessingLimits(
+        enabled=config.enabled,
+        account_address=delays(config.account_address),
+        address=delays(config.address),
+        account=AccountLockout(
+            config.account.lockout_after, config.account.lockout_duration.total_seconds()
+        ),
+        forget_after=config.forget_after.total_seconds(),
+    )
 
 
 def build_authorizers(
@@ -246,6 +284,8 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
                 idle_lifetime=config.refresh_tokens.idle_lifetime,
                 absolute_lifetime=config.refresh_tokens.absolute_lifetime,
                 bind_client=config.refresh_tokens.bind_client,
+                max_per_user=config.refresh_tokens.max_per_user,
+                default_service=config.token.service[0],
             ),
             touch=writer.touch,
         )

@@ -119,6 +119,12 @@ class CredentialCache:
             for digest in self._by_user.pop(username, set()):
                 self._entries.pop(digest, None)
 
+    def invalidate_accounts(self, accounts: Iterable[str]) -> None:
+        """Drop the cached logins of these account names, in any letter case (an account
+        locked by the guessing limits, which count names case-folded)."""
+        folded = {a.casefold() for a in accounts}
+        self.invalidate_users([u for u in self._by_user if u.casefold() in folded])
+
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()

@@ -29,6 +29,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import structlog
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -47,6 +48,8 @@ __all__ = [
     "Throttled",
     "address_key",
 ]
+
+log = structlog.get_logger("regauth.guessing")
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 ACCOUNT_LENGTH = 256
@@ -186,8 +189,15 @@ class GuessingLimiter:
         if not self._limits.enabled:
             return
         locked = await self._db.run(self._record_failure, state)
-        if locked and self.on_lockout is not None:
-            self.on_lockout(state.account)
+        if locked:
+            log.warning(
+                "account locked by the guessing limits",
+                account=state.account,
+                client_ip=state.address,
+                minutes=round(self._limits.account.lockout_duration / 60, 1),
+            )
+            if self.on_lockout is not None:
+                self.on_lockout(state.account)
 
     async def succeeded(self, state: LimitState) -> None:
         """A success resets its (account, address) count; nothing is written otherwise."""

@@ -7,6 +7,7 @@
     directory  ``ldap:``
     sso        ``oidc:`` (single sign-on providers)
     operation  ``log:``, ``metrics:``, ``credential_cache:``
+    limits     ``brute_force:`` (the guessing limits)
     acl        ``acl:`` rules: match conditions, placeholders, capture groups
     root       :class:`Config`, the whole document
     loading    :func:`load_config` / :func:`parse_config`: YAML, ``REGAUTH_<SECTION>__<KEY>``
@@ -26,6 +27,7 @@ from regauth.config.base import (
     parse_ip_pattern,
 )
 from regauth.config.directory import LdapConfig
+from regauth.config.limits import AccountLockoutConfig, BruteForceConfig, DelayConfig
 from regauth.config.loading import ENV_NESTING, ENV_PREFIX, load_config, parse_config
 from regauth.config.operation import CredentialCacheConfig, LogConfig, MetricsConfig
 from regauth.config.root import Config
@@ -45,12 +47,15 @@ __all__ = [
     "ENV_PREFIX",
     "PASSWORD_HASH_PREFIXES",
     "PROXY_HEADERS",
+    "AccountLockoutConfig",
     "AclRule",
     "AuditConfig",
+    "BruteForceConfig",
     "Config",
     "ConfigError",
     "CredentialCacheConfig",
     "DatabaseConfig",
+    "DelayConfig",
     "Duration",
     "GrantsConfig",
     "IpNetwork",

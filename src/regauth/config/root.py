@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 from regauth.config.acl import AclRule
 from regauth.config.base import Model
 from regauth.config.directory import LdapConfig
+from regauth.config.limits import BruteForceConfig
 from regauth.config.operation import CredentialCacheConfig, LogConfig, MetricsConfig
 from regauth.config.server import ServerConfig, TokenConfig
 from regauth.config.sso import OidcConfig
@@ -40,6 +41,7 @@ class Config(Model):
     oidc: OidcConfig = Field(default_factory=OidcConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    brute_force: BruteForceConfig = Field(default_factory=BruteForceConfig)
 
     @field_validator("users")
     @classmethod

@@ -25,6 +25,8 @@ class ServerConfig(Model):
     #: headers that carry the client address, honoured only from trusted_proxies
     proxy_headers: list[str] = Field(default_factory=list)
     trusted_proxies: list[str] = Field(default_factory=list)
+    #: password checks waiting or running at once per worker; more are refused (503)
+    max_pending_password_checks: int = Field(default=64, ge=1, le=100_000)
 
     @field_validator("listen")
     @classmethod

@@ -88,6 +88,8 @@ class RefreshTokensConfig(Model):
     absolute_lifetime: Duration = datetime.timedelta(days=90)
     #: refuse a refresh token presented with another client_id than the one it was issued to
     bind_client: bool = False
+    #: active refresh tokens per user; a new one revokes the oldest past this (0: no limit)
+    max_per_user: int = Field(default=20, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _check_lifetimes(self) -> RefreshTokensConfig:

@@ -40,6 +40,9 @@ class RegauthApp:
             metrics = Metrics()
             runtime.writer.on_flush = metrics.audit_flushed
             runtime.authenticators.on_backend_error = metrics.backend_error
+            runtime.authenticators.on_refused = metrics.login_refused
+            if runtime.authenticators.limiter is not None:
+                runtime.authenticators.limiter.on_lockout = metrics.account_locked
             self._metrics = metrics
         cache = config.credential_cache
         token = TokenEndpoint(
