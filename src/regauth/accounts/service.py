@@ -1,28 +1,44 @@
-"""Administration: users, groups, grants, robots, tokens. Shared by the CLI and the admin API.
+"""The account service: the one door to administration, as the CLI and the admin API use it.
 
 Every operation validates its input, writes in one transaction, and appends to the change log
 in that same transaction so every process and instance drops cached credentials and reloads
 grants within a second. Neither front end touches the store directly.
-
-Errors are :class:`AccountError` subclasses that carry an HTTP status: ``InvalidInput`` (400),
-``NotFound`` (404), ``Conflict`` (409).
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from regauth.accounts.checks import (
+    ACTIONS,
+    check_description,
+    check_email,
+    check_expiry,
+    check_group_name,
+    check_password,
+    check_pattern,
+    check_robot_name,
+    check_role,
+    check_token_name,
+    check_username,
+)
+from regauth.accounts.errors import Conflict, InvalidInput, NotFound
+from regauth.accounts.views import (
+    Created,
+    GrantView,
+    GroupView,
+    RefreshTokenView,
+    RobotView,
+    TokenView,
+    UserView,
+)
 from regauth.authn.passwords import hash_password_argon2, is_supported_hash
-from regauth.authz.repository_patterns import validate_repository_pattern
 from regauth.clock import utcnow
 from regauth.credentials import (
     PAT_PREFIX,
@@ -44,233 +60,7 @@ from regauth.store.models import (
     User,
 )
 
-__all__ = [
-    "ROLES",
-    "AccountError",
-    "AccountService",
-    "Conflict",
-    "InvalidInput",
-    "NotFound",
-]
-
-ROLES = ("pull", "push", "delete", "admin")
-ACTIONS = ("pull", "push", "delete")
-_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
-_ROBOT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-_TOKEN_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
-_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}")
-MAX_DESCRIPTION = 500
-MAX_PASSWORD = 1024
-
-
-class AccountError(Exception):
-    status: ClassVar[int] = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidInput(AccountError):
-    status = 400
-
-
-class NotFound(AccountError):
-    status = 404
-
-
-class Conflict(AccountError):
-    status = 409
-
-
-def _iso(moment: datetime.datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
-
-
-def _view_dict(view: Any) -> dict[str, Any]:
-    result = {}
-    for key, value in asdict(view).items():
-        result[key] = _iso(value) if isinstance(value, datetime.datetime) else value
-    return result
-
-
-@dataclass(frozen=True)
-class UserView:
-    username: str
-    email: str | None
-    enabled: bool
-    is_admin: bool
-    source: str
-    groups: list[str]
-    has_password: bool
-    created_at: datetime.datetime
-    password_changed_at: datetime.datetime | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return _view_dict(self)
-
-
-@dataclass(frozen=True)
-class GroupView:
-    name: str
-    description: str | None
-    source: str
-    members: list[str]
-
-    def as_dict(self) -> dict[str, Any]:
-        return _view_dict(self)
-
-
-@dataclass(frozen=True)
-class GrantView:
-    id: int
-    subject_type: str  # user, group, robot, public
-    subject: str | None
-    pattern: str
-    role: str
-    created_at: datetime.datetime
-    created_by: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return _view_dict(self)
-
-
-@dataclass(frozen=True)
-class RobotView:
-    name: str
-    username: str
-    description: str | None
-    created_at: datetime.datetime
-    created_by: str | None
-    expires_at: datetime.datetime | None
-    revoked_at: datetime.datetime | None
-    last_used_at: datetime.datetime | None
-    grants: list[str]
-
-    def as_dict(self) -> dict[str, Any]:
-        return _view_dict(self)
-
-
-@dataclass(frozen=True)
-class TokenView:
-    id: int
-    user: str
-    name: str
-    hint: str
-    repositories: list[str] | None
-    actions: list[str] | None
-    created_at: datetime.datetime
-    expires_at: datetime.datetime | None
-    revoked_at: datetime.datetime | None
-    last_used_at: datetime.datetime | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return _view_dict(self)
-
-
-@dataclass(frozen=True)
-class RefreshTokenView:
-    id: int
-    user: str
-    client_id: str | None
-    created_at: datetime.datetime
-    last_used_at: datetime.datetime
-    expires_at: datetime.datetime
-    revoked_at: datetime.datetime | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return _view_dict(self)
-
-
-V = TypeVar("V", RobotView, TokenView)
-
-
-@dataclass(frozen=True)
-class Created(Generic[V]):
-    """A new credential: the view, and the secret, shown this once."""
-
-    secret: str
-    view: V
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"secret": self.secret, **self.view.as_dict()}
-
-
-def check_username(username: str) -> str:
-    if not _USERNAME.fullmatch(username):
-        raise InvalidInput(
-            f"invalid username {username[:80]!r}: 1 to 128 letters, digits, '.', '_', '@' or '-'"
-            ", starting with a letter or digit"
-        )
-    return username
-
-
-def check_group_name(name: str) -> str:
-    if (
-        not name
-        or len(name) > 128
-        or name != name.strip()
-        or any(ord(c) < 0x20 or c in ":\x7f" for c in name)
-    ):
-        raise InvalidInput(f"invalid group name {name[:80]!r}: 1 to 128 printable characters")
-    return name
-
-
-def check_robot_name(name: str) -> str:
-    if not _ROBOT_NAME.fullmatch(name):
-        raise InvalidInput(
-            f"invalid robot name {name[:80]!r}: 1 to 64 lower-case letters, digits, '.', '_' or '-'"
-        )
-    return name
-
-
-def check_password(password: str) -> str:
-    if not password:
-        raise InvalidInput("the password must not be empty")
-    if len(password) > MAX_PASSWORD:
-        raise InvalidInput(f"the password must not be longer than {MAX_PASSWORD} characters")
-    return password
-
-
-def check_role(role: str) -> str:
-    if role not in ROLES:
-        raise InvalidInput(f"invalid role {role[:40]!r}: use one of {', '.join(ROLES)}")
-    return role
-
-
-def check_pattern(pattern: str) -> str:
-    try:
-        return validate_repository_pattern(pattern)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-
-
-def check_email(email: str | None) -> str | None:
-    if email is None or email == "":
-        return None
-    if len(email) > 320 or not _EMAIL.fullmatch(email):
-        raise InvalidInput(f"invalid email address {email[:80]!r}")
-    return email
-
-
-def check_description(description: str | None) -> str | None:
-    if description is None:
-        return None
-    if len(description) > MAX_DESCRIPTION or any(
-        (ord(c) < 0x20 and c not in "\t") or c == "\x7f" for c in description
-    ):
-        raise InvalidInput(
-            f"invalid description: at most {MAX_DESCRIPTION} characters, no control characters"
-        )
-    return description
-
-
-def check_expiry(expires_at: datetime.datetime | None, now: datetime.datetime) -> None:
-    if expires_at is not None:
-        if expires_at.tzinfo is None:
-            raise InvalidInput("the expiry needs a time zone (or use UTC with a Z)")
-        if expires_at <= now:
-            raise InvalidInput("the expiry must be in the future")
+__all__ = ["AccountService"]
 
 
 class AccountService:
@@ -927,8 +717,7 @@ class AccountService:
         actions: Sequence[str] | None = None,
     ) -> Created[TokenView]:
         """A personal access token, usable as the docker password; shown this once."""
-        if not _TOKEN_NAME.fullmatch(name):
-            raise InvalidInput("the token name must have 1 to 128 printable characters")
+        check_token_name(name)
         now = self._clock()
         check_expiry(expires_at, now)
         if repositories is not None:
