@@ -15,7 +15,9 @@ database and clock.
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable, Sequence
+from typing import ParamSpec, TypeVar
 
 from regauth.accounts.access_tokens import AccessTokens
 from regauth.accounts.external import ExternalUsers
@@ -40,6 +42,9 @@ from regauth.store.database import Database
 
 __all__ = ["AccountService"]
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
 
 class AccountService:
     def __init__(
@@ -62,6 +67,14 @@ class AccountService:
     @property
     def database(self) -> Database:
         return self._db
+
+    async def run(self, function: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Call blocking account work (these methods, or a function of them) off the event loop.
+
+        It runs on the database's own threads, so async front ends (the admin API, the login
+        pages) need not reach for the database themselves.
+        """
+        return await self._db.run(functools.partial(function, *args, **kwargs))
 
     # ------------------------------------------------------------------- users
 
