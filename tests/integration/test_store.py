@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import threading
 import time
 from typing import Any
 
@@ -160,6 +161,12 @@ def test_import_is_all_or_nothing(accounts: AccountService) -> None:
     accounts.create_user("existing", password="x")
     created, skipped = accounts.import_users([("a", good), ("existing", good)])
     assert (created, skipped) == (["a"], ["existing"])
+
+
+async def test_account_work_runs_on_the_database_threads(accounts: AccountService) -> None:
+    view = await accounts.run(accounts.create_user, "worker", email="w@example.com")
+    assert view.email == "w@example.com"
+    assert await accounts.run(threading.current_thread) is not threading.current_thread()
 
 
 # --------------------------------------------------------------------- authentication

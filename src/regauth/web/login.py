@@ -435,7 +435,7 @@ class LoginApp:
     ) -> Created[TokenView]:
         now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
         try:
-            return await self._accounts.database.run(self._create, settings, identity, now)
+            return await self._accounts.run(self._create, settings, identity, now)
         except Conflict as exc:
             raise LoginFailure(
                 409,

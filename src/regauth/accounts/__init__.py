@@ -1,0 +1,63 @@
+"""Administration: users, groups, grants, robots, tokens. Shared by the CLI and the admin API.
+
+:class:`AccountService` is the face the front ends use; behind it one module per kind of thing
+it manages. Errors are :class:`AccountError` subclasses that carry an HTTP status:
+``InvalidInput`` (400), ``NotFound`` (404), ``Conflict`` (409).
+"""
+
+from regauth.accounts.checks import (
+    ACTIONS,
+    MAX_DESCRIPTION,
+    MAX_PASSWORD,
+    ROLES,
+    check_description,
+    check_email,
+    check_expiry,
+    check_group_name,
+    check_password,
+    check_pattern,
+    check_robot_name,
+    check_role,
+    check_token_name,
+    check_username,
+)
+from regauth.accounts.errors import AccountError, Conflict, InvalidInput, NotFound
+from regauth.accounts.service import AccountService
+from regauth.accounts.views import (
+    Created,
+    GrantView,
+    GroupView,
+    RefreshTokenView,
+    RobotView,
+    TokenView,
+    UserView,
+)
+
+__all__ = [
+    "ACTIONS",
+    "MAX_DESCRIPTION",
+    "MAX_PASSWORD",
+    "ROLES",
+    "AccountError",
+    "AccountService",
+    "Conflict",
+    "Created",
+    "GrantView",
+    "GroupView",
+    "InvalidInput",
+    "NotFound",
+    "RefreshTokenView",
+    "RobotView",
+    "TokenView",
+    "UserView",
+    "check_description",
+    "check_email",
+    "check_expiry",
+    "check_group_name",
+    "check_password",
+    "check_pattern",
+    "check_robot_name",
+    "check_role",
+    "check_token_name",
+    "check_username",
+]

@@ -1,0 +1,110 @@
+"""Role grants: a role (pull, push, delete, admin) on a repository pattern for one subject.
+
+The subject is exactly one user, group or robot, or everyone (``public``, pull only: anonymous
+pull). The role authorizer reads these rows; this module only writes and lists them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from regauth.accounts.checks import check_pattern, check_role
+from regauth.accounts.errors import InvalidInput, NotFound
+from regauth.accounts.store_access import (
+    StoreAccess,
+    find_group,
+    find_robot,
+    find_user,
+    log_change,
+)
+from regauth.accounts.views import GrantView
+from regauth.store.models import Grant, Group, Robot, User
+
+__all__ = ["Grants"]
+
+
+def _grant_view(session: Session, grant: Grant) -> GrantView:
+    subject_type, subject = "public", None
+    if grant.user_id is not None:
+        subject_type = "user"
+        subject = session.scalar(select(User.username).where(User.id == grant.user_id))
+    elif grant.group_id is not None:
+        subject_type = "group"
+        subject = session.scalar(select(Group.name).where(Group.id == grant.group_id))
+    elif grant.robot_id is not None:
+        subject_type = "robot"
+        subject = session.scalar(select(Robot.name).where(Robot.id == grant.robot_id))
+    return GrantView(
+        grant.id,
+        subject_type,
+        subject,
+        grant.pattern,
+        grant.role,
+        grant.created_at,
+        grant.created_by,
+    )
+
+
+class Grants(StoreAccess):
+    def add_grant(
+        self,
+        *,
+        pattern: str,
+        role: str,
+        user: str | None = None,
+        group: str | None = None,
+        robot: str | None = None,
+        public: bool = False,
+        created_by: str | None = None,
+    ) -> GrantView:
+        subjects = [s for s in (user, group, robot) if s is not None]
+        if len(subjects) + int(public) != 1:
+            raise InvalidInput("a grant is for exactly one user, group, robot, or public")
+        check_pattern(pattern)
+        check_role(role)
+        if public and role != "pull":
+            raise InvalidInput("public grants can only be role pull (anonymous pull)")
+        with self._db.write() as session:
+            grant = Grant(
+                pattern=pattern,
+                role=role,
+                public=public,
+                created_at=self._clock(),
+                created_by=created_by,
+            )
+            if user is not None:
+                grant.user_id = find_user(session, user).id
+            elif group is not None:
+                grant.group_id = find_group(session, group).id
+            elif robot is not None:
+                grant.robot_id = find_robot(session, robot).id
+            session.add(grant)
+            session.flush()
+            log_change(session, "grant", [])
+            return _grant_view(session, grant)
+
+    def list_grants(
+        self,
+        *,
+        user: str | None = None,
+        group: str | None = None,
+        robot: str | None = None,
+    ) -> list[GrantView]:
+        with self._db.read() as session:
+            query = select(Grant).order_by(Grant.id)
+            if user is not None:
+                query = query.where(Grant.user_id == find_user(session, user).id)
+            if group is not None:
+                query = query.where(Grant.group_id == find_group(session, group).id)
+            if robot is not None:
+                query = query.where(Grant.robot_id == find_robot(session, robot).id)
+            return [_grant_view(session, g) for g in session.scalars(query)]
+
+    def remove_grant(self, grant_id: int) -> None:
+        with self._db.write() as session:
+            grant = session.get(Grant, grant_id)
+            if grant is None:
+                raise NotFound(f"no such grant: {grant_id}")
+            session.delete(grant)
+            log_change(session, "grant", [])
