@@ -7,6 +7,15 @@ configuration (one line naming the problem on stderr).
 from regauth.cli.common import main
 
 # the subcommands register themselves on ``main``
-from regauth.cli import admin, audit, database, server  # noqa: F401  isort: skip
+from regauth.cli import (  # noqa: F401  isort: skip
+    audit,
+    database,
+    grants,
+    groups,
+    robots,
+    server,
+    tokens,
+    users,
+)
 
 __all__ = ["main"]

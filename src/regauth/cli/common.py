@@ -1,7 +1,9 @@
-"""Shared pieces of the command line: the group, the state options, output, failure."""
+"""Shared pieces of the command line: the group, the state options, output, failure, and what
+the account commands share (their errors, ``--expires``)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -54,6 +56,32 @@ def json_option(function: F) -> F:
 def fail(message: str) -> NoReturn:
     click.echo(f"regauth: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+def reports_account_errors(function: F) -> F:
+    """Turn an AccountError into one line on stderr and exit status 2."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from regauth.accounts import AccountError
+
+        try:
+            return function(*args, **kwargs)
+        except AccountError as exc:
+            fail(exc.message)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_expires(text: str | None) -> Any:
+    """The ``--expires`` value (30d, 12h, a date, never) as a time, or a usage error."""
+    from regauth.clock import utcnow
+    from regauth.credentials import parse_expiry
+
+    try:
+        return parse_expiry(text, utcnow())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expires") from None
 
 
 def load(config_path: Path | None, data_dir: Path | None) -> tuple[Config, DataDir]:
