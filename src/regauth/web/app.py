@@ -120,7 +120,7 @@ class RegauthApp:
     def _admin(self) -> Handler:
         """The admin API, built on first use so FastAPI is imported only when it is needed."""
         if self._admin_api is None:
-            from regauth.web.admin_api import create_admin_api
+            from regauth.web.api import create_admin_api
 
             self._admin_api = create_admin_api(self._runtime)
         return self._admin_api

@@ -1,0 +1,56 @@
+"""Times given to the admin API: ISO 8601 moments and expiries (``expires_at``/``expires_in``).
+
+Every result is an aware UTC :class:`datetime.datetime`; a bad value is an
+:class:`regauth.accounts.InvalidInput` (400) that names the field and never echoes more than
+forty characters of it.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from regauth.accounts import InvalidInput
+from regauth.credentials import parse_duration
+
+__all__ = ["expiry", "parse_time"]
+
+
+def _utc(moment: datetime.datetime, what: str) -> datetime.datetime:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError:
+        raise InvalidInput(f"{what}: out of range") from None
+
+
+def parse_time(text: str, what: str) -> datetime.datetime:
+    """An ISO 8601 date or time; without a zone it is UTC. ``what`` names the field."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"{what}: not an ISO 8601 date or time: {text[:40]!r} (e.g. 2027-01-31T12:00:00Z)"
+        ) from None
+    return _utc(moment, what)
+
+
+def expiry(
+    expires_at: str | None, expires_in: str | None, now: datetime.datetime
+) -> datetime.datetime | None:
+    """The expiry a body asks for (a moment or a duration from ``now``, not both), or None."""
+    if expires_at is not None and expires_in is not None:
+        raise InvalidInput("give expires_at or expires_in, not both")
+    if expires_at is not None:
+        return parse_time(expires_at, "body.expires_at")
+    if expires_in is None:
+        return None
+    try:
+        moment = now + parse_duration(expires_in)
+    except ValueError as exc:
+        raise InvalidInput(f"body.expires_in: {exc}") from None
+    except OverflowError:
+        raise InvalidInput("body.expires_in: too far in the future") from None
+    if moment <= now:
+        raise InvalidInput("body.expires_in: the expiry must be in the future")
+    return moment
