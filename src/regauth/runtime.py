@@ -27,13 +27,13 @@ from regauth.authn.guessing import (
     GuessingLimits,
 )
 from regauth.authn.htpasswd import HtpasswdAuthenticator, HtpasswdError
-from regauth.authn.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
 from regauth.authn.refresh import RefreshSettings, RefreshTokens
 from regauth.authn.static import StaticAccount, StaticUsersAuthenticator
 from regauth.authz.acl import AclAuthorizer
 from regauth.authz.chain import AuthorizerChain
 from regauth.authz.grants import GrantAuthorizer, GrantSnapshot, load_snapshot
 from regauth.config import BruteForceConfig, Config, DelayConfig
+from regauth.credentials.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
 from regauth.datadir import DataDir, DataDirError
 from regauth.keys import KeyError_, SigningKey, load_signing_key
 from regauth.service import TokenService

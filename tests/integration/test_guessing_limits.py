@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from regauth.authn import passwords
+from regauth.credentials import passwords
 from regauth.runtime import Runtime
 from tests.conftest import RuntimeFactory, bcrypt_hash
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from regauth.authn import passwords
 from regauth.authn.base import Identity
 from regauth.authn.cache import CredentialCache
 from regauth.authn.chain import AuthenticationFailed, AuthenticatorChain
 from regauth.authn.htpasswd import HtpasswdAuthenticator
+from regauth.credentials import passwords
 from regauth.protocol.secret import Secret
 
 

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from regauth.authz.linear_match import backtracks_safely, compile_regex
-from regauth.authz.patterns import PatternError, compile_pattern, validate_pattern
-from regauth.authz.repository_patterns import compile_repository_pattern
+from regauth.patterns.acl import PatternError, compile_pattern, validate_pattern
+from regauth.patterns.linear import backtracks_safely, compile_regex
+from regauth.patterns.repository import compile_repository_pattern
 
 NO_VALUES: dict[str, str] = {}
 
@@ -113,7 +113,7 @@ def test_repository_patterns_answer_as_a_backtracking_matcher_would(
 @settings(max_examples=400, deadline=None)
 @given(st.text(alphabet="ab/c*?", min_size=1, max_size=8), _NAME)
 def test_acl_globs_answer_as_a_backtracking_matcher_would(glob: str, name: str) -> None:
-    from regauth.authz.patterns import glob_to_regex, is_regex
+    from regauth.patterns.acl import glob_to_regex, is_regex
 
     assume(not is_regex(glob))  # /like this/ is a regular expression, not a glob
     expected = re.fullmatch(glob_to_regex(glob), name) is not None

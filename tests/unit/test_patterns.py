@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from regauth.authz.patterns import PatternError, compile_pattern, glob_to_regex, validate_pattern
+from regauth.patterns.acl import PatternError, compile_pattern, glob_to_regex, validate_pattern
 
 NO_VARS: dict[str, str] = {}
 

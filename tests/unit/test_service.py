@@ -7,11 +7,11 @@ from typing import Any
 import jwt
 import pytest
 
-from regauth.authn import passwords
 from regauth.authn.base import ANONYMOUS, AuthResult, Identity
 from regauth.authn.chain import AuthenticatorChain
 from regauth.authz.base import AccessContext
 from regauth.authz.chain import AuthorizerChain
+from regauth.credentials import passwords
 from regauth.protocol.errors import (
     BackendUnavailable,
     InvalidGrant,

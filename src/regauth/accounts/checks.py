@@ -11,7 +11,7 @@ import datetime
 import re
 
 from regauth.accounts.errors import InvalidInput
-from regauth.authz.repository_patterns import validate_repository_pattern
+from regauth.patterns.repository import validate_repository_pattern
 
 __all__ = [
     "ACTIONS",

@@ -36,8 +36,8 @@ from regauth.accounts.views import (
     TokenView,
     UserView,
 )
-from regauth.authn.passwords import hash_password_argon2
 from regauth.clock import utcnow
+from regauth.credentials.passwords import hash_password_argon2
 from regauth.store.database import Database
 
 __all__ = ["AccountService"]

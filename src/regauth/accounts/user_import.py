@@ -14,7 +14,7 @@ from regauth.accounts.checks import check_username
 from regauth.accounts.errors import InvalidInput
 from regauth.accounts.refresh_tokens import revoke_user_tokens
 from regauth.accounts.store_access import StoreAccess, log_change
-from regauth.authn.passwords import is_supported_hash
+from regauth.credentials.passwords import is_supported_hash
 from regauth.store.models import User
 
 __all__ = ["UserImport"]

@@ -18,8 +18,8 @@ from regauth.accounts.errors import Conflict, InvalidInput
 from regauth.accounts.refresh_tokens import revoke_user_tokens
 from regauth.accounts.store_access import StoreAccess, find_user, log_change
 from regauth.accounts.views import UserView
-from regauth.authn.passwords import is_supported_hash
 from regauth.clock import Clock
+from regauth.credentials.passwords import is_supported_hash
 from regauth.store.database import Database
 from regauth.store.models import Group, GroupMember, User
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol
 
-from regauth.authz.repository_patterns import compile_repository_pattern
+from regauth.patterns.repository import compile_repository_pattern
 from regauth.protocol.scope import Scope
 from regauth.protocol.secret import Secret
 

@@ -26,8 +26,8 @@ import structlog
 from regauth.authn.base import Authenticator, Identity, Outcome
 from regauth.authn.cache import CredentialCache
 from regauth.authn.guessing import GuessingLimiter, IpAddress, LimitState, Throttled
-from regauth.authn.passwords import verify_password_off_loop
 from regauth.credentials import PAT_PREFIX, REFRESH_PREFIX, ROBOT_PREFIX, ROBOT_USER_PREFIX
+from regauth.credentials.passwords import verify_password_off_loop
 from regauth.protocol.errors import BackendUnavailable
 from regauth.protocol.secret import Secret
 

@@ -22,13 +22,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from regauth.authn.base import AuthResult, Identity, Kind, Restriction
-from regauth.authn.passwords import (
+from regauth.clock import utcnow
+from regauth.credentials import PAT_PREFIX, ROBOT_PREFIX, robot_name_of, secret_hash
+from regauth.credentials.passwords import (
     dummy_argon2,
     hash_password_argon2,
     verify_password_off_loop,
 )
-from regauth.clock import utcnow
-from regauth.credentials import PAT_PREFIX, ROBOT_PREFIX, robot_name_of, secret_hash
 from regauth.protocol.secret import Secret
 from regauth.store.database import Database
 from regauth.store.models import (

@@ -18,7 +18,7 @@ from pathlib import Path
 import structlog
 
 from regauth.authn.base import AuthResult, Identity
-from regauth.authn.passwords import (
+from regauth.credentials.passwords import (
     bcrypt_cost,
     dummy_hash_like,
     is_supported_hash,

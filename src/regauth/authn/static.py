@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from regauth.authn.base import AuthResult, Identity
-from regauth.authn.passwords import dummy_hash_like, verify_password_off_loop
+from regauth.credentials.passwords import dummy_hash_like, verify_password_off_loop
 from regauth.protocol.secret import Secret
 
 __all__ = ["StaticAccount", "StaticUsersAuthenticator"]

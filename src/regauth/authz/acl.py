@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from regauth.admission import SecondSight
 from regauth.authz.base import AccessContext, Decision, IpAddress, grant_actions
-from regauth.authz.patterns import Pattern, compile_pattern
 from regauth.config import AclRule, IpNetwork, parse_ip_pattern
+from regauth.patterns.acl import Pattern, compile_pattern
 from regauth.protocol.scope import Scope
 
 __all__ = ["AclAuthorizer", "CompiledRule", "compile_rules"]

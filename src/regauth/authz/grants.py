@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from regauth.authn.base import Kind
 from regauth.authz.base import AccessContext, Decision, grant_actions
-from regauth.authz.linear_match import Matcher
-from regauth.authz.repository_patterns import compile_repository_pattern
+from regauth.patterns.linear import Matcher
+from regauth.patterns.repository import compile_repository_pattern
 from regauth.protocol.scope import Scope
 from regauth.store.database import Database
 from regauth.store.models import Grant, Group, Robot, User

@@ -13,7 +13,7 @@ from regauth.cli.common import emit, fail, json_option, load, main, print_table,
 
 def parse_moment(text: str | None, now: datetime.datetime) -> datetime.datetime | None:
     """``1h``/``7d`` (that long ago), or an ISO 8601 date or time (UTC unless it says)."""
-    from regauth.credentials import parse_duration
+    from regauth.durations import parse_duration
 
     if text is None:
         return None

@@ -76,7 +76,7 @@ def reports_account_errors(function: F) -> F:
 def parse_expires(text: str | None) -> Any:
     """The ``--expires`` value (30d, 12h, a date, never) as a time, or a usage error."""
     from regauth.clock import utcnow
-    from regauth.credentials import parse_expiry
+    from regauth.durations import parse_expiry
 
     try:
         return parse_expiry(text, utcnow())

@@ -203,7 +203,7 @@ def registry_config(
 @click.option("--user", default=None, help="Print an htpasswd line USER:HASH instead.")
 def hash_password(cost: int, user: str | None) -> None:
     """Read a password from stdin (or a prompt) and print its bcrypt hash."""
-    from regauth.authn.passwords import hash_password_bcrypt
+    from regauth.credentials.passwords import hash_password_bcrypt
 
     if sys.stdin.isatty():
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)

@@ -11,8 +11,8 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from regauth.authz.patterns import PatternError, validate_pattern
 from regauth.config.base import Model, parse_ip_pattern
+from regauth.patterns.acl import PatternError, validate_pattern
 
 __all__ = ["AclRule", "MatchConditions", "check_pattern"]
 

@@ -25,8 +25,8 @@ import structlog
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Connection
 
-from regauth.audit import AuditRecord, AuditRow, row_from_record
 from regauth.clock import utcnow
+from regauth.store.audit_rows import AuditRecord, AuditRow, row_from_record
 from regauth.store.database import Database
 from regauth.store.models import (
     AuditEvent,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 
 from regauth.accounts import InvalidInput
-from regauth.credentials import parse_duration
+from regauth.durations import parse_duration
 
 __all__ = ["expiry", "parse_time"]
 

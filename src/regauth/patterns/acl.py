@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from regauth.authz.linear_match import LinearMatchError, Matcher, compile_linear, compile_regex
+from regauth.patterns.linear import LinearMatchError, Matcher, compile_linear, compile_regex
 
 __all__ = [
     "MAX_LABEL_COMBINATIONS",
@@ -101,7 +101,7 @@ def escape_glob(value: str) -> str:
 
 @functools.lru_cache(maxsize=8192)
 def _compile(text: str, regex: bool) -> Matcher:
-    """A matcher that no value can make slow (see :mod:`regauth.authz.linear_match`)."""
+    """A matcher that no value can make slow (see :mod:`regauth.patterns.linear`)."""
     if regex:
         return compile_regex(text[1:-1])
     translated = glob_to_regex(text)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 
-from regauth.authz.linear_match import Matcher, compile_linear
+from regauth.patterns.linear import Matcher, compile_linear
 
 __all__ = ["compile_repository_pattern", "validate_repository_pattern"]
 
@@ -28,7 +28,7 @@ def validate_repository_pattern(pattern: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def compile_repository_pattern(pattern: str) -> Matcher:
     """A matcher for the pattern; one with several ``*`` (``*a*a*a*c``) runs on RE2, so no
-    repository name can make it backtrack (see :mod:`regauth.authz.linear_match`)."""
+    repository name can make it backtrack (see :mod:`regauth.patterns.linear`)."""
     parts = []
     for char in pattern:
         if char == "*":
