@@ -108,10 +108,13 @@ class AuthResult:
     #: whether the credential cache may remember this success (not for revocable tokens,
     #: which must stop working at once)
     cacheable: bool = False
+    #: an UNKNOWN that already cost what a wrong password costs here (the chain then runs no
+    #: stand-in check for this backend; see AuthenticatorChain)
+    checked: bool = False
 
     @classmethod
-    def unknown(cls) -> AuthResult:
-        return _UNKNOWN
+    def unknown(cls, *, checked: bool = False) -> AuthResult:
+        return _UNKNOWN_CHECKED if checked else _UNKNOWN
 
     @classmethod
     def denied(cls, reason: str) -> AuthResult:
@@ -123,6 +126,7 @@ class AuthResult:
 
 
 _UNKNOWN = AuthResult(Outcome.UNKNOWN)
+_UNKNOWN_CHECKED = AuthResult(Outcome.UNKNOWN, checked=True)
 
 
 class Authenticator(Protocol):

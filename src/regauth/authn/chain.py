@@ -212,7 +212,8 @@ class AuthenticatorChain:
                 if not token_shaped:
                     await self._equalize(unchecked, after=authenticator, password=password)
                 raise AuthenticationFailed(result.reason, authenticator.name)
-            unchecked.append(authenticator)
+            if not result.checked:
+                unchecked.append(authenticator)
         if failure is not None:
             raise failure
         if token_shaped:

@@ -17,6 +17,7 @@ the whole lookup.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 from concurrent.futures import ThreadPoolExecutor
@@ -101,6 +102,18 @@ class LdapAuthenticator:
         if isinstance(recorded, AuthResult):
             return recorded
         return AuthResult.success(recorded, cacheable=True)
+
+    async def verify_dummy(self, password: Secret) -> bool:
+        """A search and a bind for nobody: what a wrong password costs here (run by the chain
+        for failures this directory did not see). A directory that cannot answer changes no
+        answer here: the failure stands."""
+        if self._closed or not password:
+            return False
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._executor, self._directory.verify_dummy, password)
+        with contextlib.suppress(TimeoutError, BackendUnavailable):
+            await asyncio.wait_for(work, self._deadline)
+        return True
 
     async def _lookup(self, username: str, password: Secret) -> Lookup:
         loop = asyncio.get_running_loop()

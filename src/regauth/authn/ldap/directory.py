@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import secrets
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from typing import Any
 import structlog
 
 from regauth.accounts import InvalidInput, check_email, check_group_name, check_username
-from regauth.authn.base import AuthResult
+from regauth.authn.base import AuthResult, Outcome
 from regauth.authn.ldap.errors import LdapConfigError, unavailable
 from regauth.authn.ldap.pool import LdapConnections, last_result
 from regauth.authn.ldap.syntax import group_filter, group_name_from_dn, user_dn, user_filter
@@ -83,6 +84,11 @@ class DirectoryUser:
 Lookup = DirectoryUser | AuthResult
 
 
+def _nobody() -> str:
+    """A name no directory holds: the stand-in for checks that must cost as real ones do."""
+    return f"regauth-nobody-{secrets.token_hex(8)}"
+
+
 class LdapDirectory:
     """The blocking side: finds users and checks passwords. Call it from worker threads."""
 
@@ -126,6 +132,12 @@ class LdapDirectory:
         if self._search_mode:
             found = pools.use(pools.service, functools.partial(self._find, username))
             if isinstance(found, AuthResult):
+                if found.outcome is Outcome.UNKNOWN:
+                    # a bind as nobody: an unknown name costs what a wrong password costs
+                    pools.use(
+                        pools.binder, functools.partial(self._bind, self._nobody_dn(), password)
+                    )
+                    return AuthResult.unknown(checked=True)
                 return found
             dn, entry = found
             refused = pools.use(pools.binder, functools.partial(self._bind, dn, password))
@@ -134,6 +146,20 @@ class LdapDirectory:
             return self._user(username, dn, entry, None)
         dn = user_dn(self._config.user_dn_template or "", username)
         return pools.use(pools.binder, functools.partial(self._as_user, username, dn, password))
+
+    def verify_dummy(self, password: Secret) -> None:
+        """What a wrong password costs here, for a login this directory never saw: a user
+        search (search mode) and a bind, both for nobody."""
+        pools = self._connections
+        if self._search_mode:
+            pools.use(pools.service, functools.partial(self._find, _nobody()))
+            pools.use(pools.binder, functools.partial(self._bind, self._nobody_dn(), password))
+        else:
+            dn = user_dn(self._config.user_dn_template or "", _nobody())
+            pools.use(pools.binder, functools.partial(self._bind, dn, password))
+
+    def _nobody_dn(self) -> str:
+        return f"cn={_nobody()},{self._config.base_dn or ''}".rstrip(",")
 
     def _find(self, username: str, conn: Connection) -> tuple[str, dict[str, Any]] | AuthResult:
         conn.search(
