@@ -57,6 +57,9 @@ class PostgresCluster:
             ]
         )
         self.log = (self.root / "postgres.log").open("wb")
+        self._launch()
+
+    def _launch(self) -> None:
         self.process = subprocess.Popen(
             [
                 *self._prefix(),
@@ -93,6 +96,17 @@ class PostgresCluster:
                     "PostgreSQL did not start: " + (self.root / "postgres.log").read_text()[-2000:]
                 )
             time.sleep(0.1)
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown), keeping its data: a database outage."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(20)
+
+    def resume(self) -> None:
+        """Start the halted server again, on the same port with the same data."""
+        if self.process.poll() is not None:
+            self._launch()
 
     def _prefix(self) -> list[str]:
         if self._as_postgres:
