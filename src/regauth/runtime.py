@@ -6,6 +6,7 @@ their objects here, so the server and the CLI decide with the very same code.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +34,11 @@ from regauth.authz.acl import AclAuthorizer
 from regauth.authz.chain import AuthorizerChain
 from regauth.authz.grants import GrantAuthorizer, GrantSnapshot, load_snapshot
 from regauth.config import BruteForceConfig, Config, DelayConfig
+from regauth.config.reloading import restart_only_changes, with_restart_only_from
 from regauth.credentials.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
 from regauth.datadir import DataDir, DataDirError
 from regauth.keys import KeyError_, SigningKey, load_signing_key
+from regauth.protocol.jws import JwsSigner
 from regauth.service import TokenService
 from regauth.store.background import BackgroundWriter
 from regauth.store.database import Database, SchemaError
@@ -89,6 +92,38 @@ class Runtime:
             snapshot = await self.database.run(load_snapshot, self.database)
             self.grants.replace(snapshot)
 
+    def prepare(self, config: Config) -> Prepared:
+        """Build what a new configuration decides about token requests (users, htpasswd, ACL
+        rules, directory and identity providers, lifetimes, limits), without using it yet;
+        blocking work (a dummy hash, files), so callers run it off the event loop. Raises
+        StartupError when the configuration cannot be built; nothing changes then."""
+        if config.htpasswd is not None:
+            _check_readable(config.htpasswd, "htpasswd")
+        needs_restart = restart_only_changes(self.config, config)
+        config = with_restart_only_from(self.config, config)
+        pipeline = build_pipeline(
+            config,
+            self.database,
+            self.writer,
+            self.watcher,
+            self.service.signer,
+            self.grants.snapshot,
+        )
+        return Prepared(config, pipeline, needs_restart)
+
+    def apply(self, prepared: Prepared) -> None:
+        """Answer with a prepared configuration from the next request on (on the event loop);
+        requests still running on the old backends finish, then their connections close."""
+        retired = self.authenticators
+        pipeline = prepared.pipeline
+        # grants reloaded while the new pipeline was being built
+        pipeline.grants.replace(self.grants.snapshot)
+        self.config = prepared.config
+        self.service, self.acl = pipeline.service, pipeline.acl
+        self.grants, self.authenticators = pipeline.grants, pipeline.authenticators
+        loop = asyncio.get_running_loop()
+        loop.call_later(RETIRE_AFTER, lambda: loop.create_task(_close_all(retired)))
+
     async def start(self) -> None:
         if not self._started:
             self.writer.start()
@@ -100,11 +135,19 @@ class Runtime:
             await self.watcher.stop()
             self.writer.close()
             self._started = False
-        for authenticator in self.authenticators.authenticators:
-            close = getattr(authenticator, "close", None)
-            if close is not None:
-                await close()
+        await _close_all(self.authenticators)
         self.database.dispose()
+
+
+#: seconds the backends of a replaced configuration stay open for requests still using them
+RETIRE_AFTER = 60.0
+
+
+async def _close_all(chain: AuthenticatorChain) -> None:
+    for authenticator in chain.authenticators:
+        close = getattr(authenticator, "close", None)
+        if close is not None:
+            await close()
 
 
 def _check_readable(path: Path | None, key: str) -> None:
@@ -254,25 +297,36 @@ def grant_authorizer(config: Config, snapshot: GrantSnapshot) -> GrantAuthorizer
     )
 
 
-def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -> Runtime:
-    _check_readable(config.server.certificate, "server.certificate")
-    _check_readable(config.server.key, "server.key")
-    signing_key = load_keys(config, data_dir)
-    database = open_database(config, data_dir, upgrade=upgrade)
-    writer = BackgroundWriter(
-        database,
-        interval=config.audit.flush_interval,
-        retention=datetime.timedelta(days=config.audit.retention_days),
-        audit_enabled=config.audit.enabled,
-    )
-    watcher_holder: list[Runtime] = []
+@dataclass(frozen=True)
+class Prepared:
+    """A configuration ready to be applied: its pipeline, and the keys only a restart can
+    change that differ from the running configuration (their old values are kept)."""
 
-    async def on_changes(changes: list[Change]) -> None:
-        await watcher_holder[0].apply_changes(changes)
+    config: Config
+    pipeline: Pipeline
+    needs_restart: list[str]
 
-    watcher = ChangeWatcher(database, on_changes, interval=config.database.sync_interval)
-    watcher.prime()
-    grants = grant_authorizer(config, load_snapshot(database))
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Everything a configuration decides about answering a token request: what a reload
+    rebuilds (the database, the writer, the change watcher and the keys stay)."""
+
+    service: TokenService
+    acl: AclAuthorizer
+    grants: GrantAuthorizer
+    authenticators: AuthenticatorChain
+
+
+def build_pipeline(
+    config: Config,
+    database: Database,
+    writer: BackgroundWriter,
+    watcher: ChangeWatcher,
+    signer: JwsSigner,
+    snapshot: GrantSnapshot,
+) -> Pipeline:
+    grants = grant_authorizer(config, snapshot)
     authorizers, acl = build_authorizers(config, grants)
     authenticators = build_authenticators(config, database, writer)
     authenticators.before_cache_lookup = watcher.catch_up
@@ -292,22 +346,46 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
     service = TokenService(
         authenticators=authenticators,
         authorizers=authorizers,
-        signer=signing_key.signer,
+        signer=signer,
         issuer=config.token.issuer,
         services=config.token.service,
         expires_in=config.token.expiration,
         refresh_tokens=refresh,
     )
+    return Pipeline(service, acl, grants, authenticators)
+
+
+def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -> Runtime:
+    _check_readable(config.server.certificate, "server.certificate")
+    _check_readable(config.server.key, "server.key")
+    signing_key = load_keys(config, data_dir)
+    database = open_database(config, data_dir, upgrade=upgrade)
+    writer = BackgroundWriter(
+        database,
+        interval=config.audit.flush_interval,
+        retention=datetime.timedelta(days=config.audit.retention_days),
+        audit_enabled=config.audit.enabled,
+    )
+    watcher_holder: list[Runtime] = []
+
+    async def on_changes(changes: list[Change]) -> None:
+        await watcher_holder[0].apply_changes(changes)
+
+    watcher = ChangeWatcher(database, on_changes, interval=config.database.sync_interval)
+    watcher.prime()
+    pipeline = build_pipeline(
+        config, database, writer, watcher, signing_key.signer, load_snapshot(database)
+    )
     runtime = Runtime(
         config=config,
         data_dir=data_dir,
         signing_key=signing_key,
-        service=service,
-        acl=acl,
+        service=pipeline.service,
+        acl=pipeline.acl,
         database=database,
         accounts=AccountService(database),
-        grants=grants,
-        authenticators=authenticators,
+        grants=pipeline.grants,
+        authenticators=pipeline.authenticators,
         writer=writer,
         watcher=watcher,
     )

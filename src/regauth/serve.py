@@ -8,11 +8,13 @@ keys and the admin user so the workers never race to do it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -25,6 +27,7 @@ from regauth.events import configure_logging
 from regauth.registry_config import render_yaml, settings_for, write_trust_files
 from regauth.runtime import Runtime, build_runtime, check_identity_providers
 from regauth.web.app import RegauthApp, create_app
+from regauth.web.reload import Reloader
 
 __all__ = ["ServeOptions", "create_app_from_environment", "load_effective_config", "run"]
 
@@ -90,7 +93,9 @@ def create_app_from_environment() -> RegauthApp:
     data_dir = DataDir.resolve(os.environ.get(_ENV_DATA_DIR))
     config = load_effective_config(config_path, data_dir)
     configure_logging(config.log.level, config.log.format)
-    app = create_app(build_runtime(config, data_dir))
+    # SIGHUP comes from the supervisor, which has validated the file (and watches it)
+    reloader = Reloader(partial(load_effective_config, config_path, data_dir), path=config_path)
+    app = create_app(build_runtime(config, data_dir), reloader=reloader)
     settle_heap()
     return app
 
@@ -183,18 +188,32 @@ def _serve(options: ServeOptions, config: Config) -> None:
         "ssl_certfile": str(config.server.certificate) if config.server.certificate else None,
         "ssl_keyfile": str(config.server.key) if config.server.key else None,
     }
+    load = partial(load_effective_config, options.config_path, options.data_dir)
     if options.workers > 1:
+        from regauth.supervisor import ReloadingSupervisor
+
         runtime.database.dispose()
         os.environ[_ENV_CONFIG] = str(options.config_path or "")
         os.environ[_ENV_DATA_DIR] = str(options.data_dir.path)
-        uvicorn.run(
+        server_config = uvicorn.Config(
             "regauth.serve:create_app_from_environment",
             factory=True,
             workers=options.workers,
             **common,  # type: ignore[arg-type]
         )
+        supervisor = ReloadingSupervisor(
+            server_config,
+            [server_config.bind_socket()],
+            load=load,
+            current=config,
+            path=options.config_path,
+            watch=config.server.watch_config,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            supervisor.run()
     else:
-        app = create_app(runtime)
+        reloader = Reloader(load, path=options.config_path, watch=config.server.watch_config)
+        app = create_app(runtime, reloader=reloader)
         settle_heap()
         uvicorn.run(app, **common)  # type: ignore[arg-type]
     sys.stdout.flush()

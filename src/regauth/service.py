@@ -148,6 +148,10 @@ class TokenService:
         self._refresh = refresh_tokens
 
     @property
+    def signer(self) -> JwsSigner:
+        return self._signer
+
+    @property
     def authorizers(self) -> AuthorizerChain:
         return self._authorizers
 

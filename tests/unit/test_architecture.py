@@ -41,11 +41,12 @@ FLOORS: dict[str, int] = {
     "runtime": 10,
     "explain": 11,
     "web": 12,
-    "serve": 13,
-    "cli": 14,
-    "__main__": 15,
+    "supervisor": 13,
+    "serve": 14,
+    "cli": 15,
+    "__main__": 16,
 }
-FRONT_ENDS = ("web", "cli", "serve")
+FRONT_ENDS = ("web", "cli", "serve", "supervisor")
 #: the one front-end module that works on the store directly: `regauth db`
 STORE_COMMANDS = "regauth.cli.database"
 MAX_LINES = 500

@@ -27,6 +27,8 @@ class ServerConfig(Model):
     trusted_proxies: list[str] = Field(default_factory=list)
     #: password checks waiting or running at once per worker; more are refused (503)
     max_pending_password_checks: int = Field(default=64, ge=1, le=100_000)
+    #: reload the configuration when its file changes (as on SIGHUP)
+    watch_config: bool = False
 
     @field_validator("listen")
     @classmethod

@@ -18,7 +18,9 @@ from regauth.web.responses import Receive, Scope, Send, send_bytes, send_json
 from regauth.web.token_endpoint import TokenEndpoint
 
 if TYPE_CHECKING:
+    from regauth.config import Config
     from regauth.metrics import Metrics
+    from regauth.web.reload import Reloader
 
 __all__ = ["create_app"]
 
@@ -29,25 +31,32 @@ MAX_REMEMBERED_GRANTS = 4096
 
 
 class RegauthApp:
-    def __init__(self, runtime: Runtime) -> None:
-        config = runtime.config
+    def __init__(self, runtime: Runtime, *, reloader: Reloader | None = None) -> None:
         self._runtime = runtime
-        self._prefix = config.server.path_prefix
+        self._reloader = reloader
         self._metrics: Metrics | None = None
-        if config.metrics.enabled:
+        if runtime.config.metrics.enabled:
             from regauth.metrics import Metrics
 
-            metrics = Metrics()
-            runtime.writer.on_flush = metrics.audit_flushed
+            self._metrics = Metrics()
+            runtime.writer.on_flush = self._metrics.audit_flushed
+        self._build()
+
+    def _build(self) -> None:
+        """The endpoints for the runtime's configuration (again after each reload)."""
+        runtime = self._runtime
+        config = runtime.config
+        metrics = self._metrics
+        if metrics is not None:
             runtime.authenticators.on_backend_error = metrics.backend_error
             runtime.authenticators.on_refused = metrics.login_refused
             if runtime.authenticators.limiter is not None:
                 runtime.authenticators.limiter.on_lockout = metrics.account_locked
-            self._metrics = metrics
+        self._prefix = config.server.path_prefix
         cache = config.credential_cache
         token = TokenEndpoint(
             runtime.service,
-            TokenEventLog(audit=runtime.writer.audit, metrics=self._metrics),
+            TokenEventLog(audit=runtime.writer.audit, metrics=metrics),
             ClientAddressResolver(config.server.proxy_headers, config.server.trusted_proxies),
             basic_realm=config.token.issuer,
             # repeated requests reuse their grant while the login stays cached (ttl 0: never)
@@ -58,20 +67,28 @@ class RegauthApp:
             ),
         )
         self._token = token
-        jwks = orjson.dumps(jwks_document([runtime.signing_key]))
-        self._jwks = jwks
-        self._routes: dict[str, Handler] = {
+        self._jwks = orjson.dumps(jwks_document([runtime.signing_key]))
+        routes: dict[str, Handler] = {
             f"{self._prefix}/auth": token,
             f"{self._prefix}/token": token,
             f"{self._prefix}/healthz": self._health,
             f"{self._prefix}/.well-known/jwks.json": self._serve_jwks,
         }
-        if self._metrics is not None:
-            self._routes[f"{self._prefix}/metrics"] = self._serve_metrics
+        if metrics is not None:
+            routes[f"{self._prefix}/metrics"] = self._serve_metrics
+        self._routes = routes
         self._api_prefix = f"{self._prefix}/api/"
         self._admin_api: Handler | None = None
         self._login_path = f"{self._prefix}/login"
         self._login_app: Handler | None = None
+
+    async def reconfigure(self, config: Config) -> list[str]:
+        """Serve with a new configuration from the next request on (built off the event
+        loop, see :meth:`Runtime.prepare`); the keys only a restart can change are returned."""
+        prepared = await asyncio.to_thread(self._runtime.prepare, config)
+        self._runtime.apply(prepared)
+        self._build()
+        return prepared.needs_restart
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -106,11 +123,15 @@ class RegauthApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self._runtime.start()
+                    if self._reloader is not None:
+                        self._reloader.start(self)
                 except Exception as exc:
                     await send({"type": "lifespan.startup.failed", "message": str(exc)[:500]})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._reloader is not None:
+                    await self._reloader.stop()
                 if self._metrics is not None:
                     self._metrics.flush()
                 await self._runtime.stop()
@@ -163,5 +184,5 @@ class RegauthApp:
         )
 
 
-def create_app(runtime: Runtime) -> RegauthApp:
-    return RegauthApp(runtime)
+def create_app(runtime: Runtime, *, reloader: Reloader | None = None) -> RegauthApp:
+    return RegauthApp(runtime, reloader=reloader)

@@ -1,0 +1,58 @@
+"""What a running server can take from a changed configuration, and what needs a restart.
+
+A reload (SIGHUP, or a changed file with ``server.watch_config``) applies everything that
+decides a token request; the listening socket, TLS files, the database, the signing key's
+settings and the metrics registry are set up once per process and keep their values until a
+restart. ``--workers`` is a command-line option and never part of the file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from regauth.config.root import Config
+
+__all__ = ["RESTART_ONLY", "restart_only_changes", "with_restart_only_from"]
+
+#: dotted keys a reload cannot change
+RESTART_ONLY = (
+    "server.listen",
+    "server.certificate",
+    "server.key",
+    "database",
+    "metrics",
+    "token.key",
+    "token.certificate",
+    "token.algorithm",
+    "token.kid",
+    "token.x5c",
+)
+
+
+def _value(config: Config, dotted: str) -> Any:
+    value: Any = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """The keys of :data:`RESTART_ONLY` whose value differs between ``old`` and ``new``."""
+    return [key for key in RESTART_ONLY if _value(old, key) != _value(new, key)]
+
+
+def with_restart_only_from(old: Config, new: Config) -> Config:
+    """``new``, with the values only a restart can change taken from ``old``."""
+    server = new.server.model_copy(
+        update={"listen": old.server.listen, "certificate": old.server.certificate,
+                "key": old.server.key}
+    )  # fmt: skip
+    token = new.token.model_copy(
+        update={
+            name: getattr(old.token, name)
+            for name in ("key", "certificate", "algorithm", "kid", "x5c")
+        }
+    )
+    return new.model_copy(
+        update={"server": server, "token": token, "database": old.database, "metrics": old.metrics}
+    )
