@@ -91,9 +91,13 @@ async def test_every_failed_password_login_costs_the_same(
         "database user, wrong password": ("dbuser", "guess-4"),
     }
     await _median_costs(client, kinds, 3)  # warm up connections and caches
-    medians = await _median_costs(client, kinds, ROUNDS)
-    shown = {k: round(v * 1000, 2) for k, v in medians.items()}
-    print("failed password logins, median ms:", shown)  # the figures, with pytest -s
+    # a busy machine can slow one kind for a while: a real difference shows in every attempt
+    for _attempt in range(3):
+        medians = await _median_costs(client, kinds, ROUNDS)
+        shown = {k: round(v * 1000, 2) for k, v in medians.items()}
+        print("failed password logins, median ms:", shown)  # the figures, with pytest -s
+        if _spread(medians) < 0.10:
+            break
     assert _spread(medians) < 0.10, f"median ms per kind: {shown}"
 
 
@@ -108,9 +112,16 @@ async def test_token_shaped_secrets_cost_the_same_for_known_and_unknown_names(
         "unknown robot, wrong secret": ("robot+nope", "regauth_robot_" + "Q" * 43),
     }
     await _median_costs(client, kinds, 3)
-    medians = await _median_costs(client, kinds, ROUNDS * 2)
-    shown = {k: round(v * 1000, 3) for k, v in medians.items()}
-    print("token-shaped secrets, median ms:", shown)
+    for _attempt in range(3):
+        medians = await _median_costs(client, kinds, ROUNDS * 2)
+        shown = {k: round(v * 1000, 3) for k, v in medians.items()}
+        print("token-shaped secrets, median ms:", shown)
+        if all(
+            abs(medians[f"known {k}"] - medians[f"unknown {k}"])
+            < max(0.10 * medians[f"unknown {k}"], 0.0002)
+            for k in ("user, token-shaped", "robot, wrong secret")
+        ):
+            break
     # these take a millisecond or so, no hash at all: allow 10% or 0.2 ms of scheduling jitter
     for known, unknown in (
         ("known user, token-shaped", "unknown user, token-shaped"),
