@@ -8,7 +8,8 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 
-from regauth.web.http_protocol import HttpProtocol, PairedWrites
+from regauth.web.http_protocol import HttpProtocol
+from regauth.web.paired_writes import PairedWrites
 
 
 class RecordingTransport(asyncio.Transport):
