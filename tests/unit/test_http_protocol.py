@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import uvicorn
@@ -10,6 +11,7 @@ from uvicorn.server import ServerState
 
 from regauth.web.http_protocol import HttpProtocol
 from regauth.web.paired_writes import PairedWrites
+from regauth.web.request_limits import RequestLimits
 
 
 class RecordingTransport(asyncio.Transport):
@@ -187,10 +189,17 @@ async def test_over_a_real_socket() -> None:
         await server.wait_closed()
 
 
-def test_serve_uses_it() -> None:
+def test_serve_uses_it_with_the_limits_it_is_given() -> None:
+    """A partial that uvicorn can pickle into each worker process (``--workers N``)."""
+    import pickle
+
     from regauth.serve import http_protocol
 
-    assert http_protocol() is HttpProtocol
+    limits = RequestLimits(max_headers=42, header_timeout=1.5)
+    factory = pickle.loads(pickle.dumps(http_protocol(limits)))
+    assert isinstance(factory, functools.partial)
+    assert factory.func is HttpProtocol
+    assert factory.keywords == {"limits": limits}
 
 
 def test_paired_writes_pass_everything_else_through() -> None:
