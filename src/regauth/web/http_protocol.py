@@ -112,15 +112,16 @@ class HttpProtocol(HttpToolsProtocol):
                 if self._last_request:
                     self._stop_reading()
                     return
-                if self._head_timer is None:
-                    self._head_timer = self.loop.call_later(
-                        self.limits.header_timeout, self._head_timed_out
-                    )
                 try:
                     head_end = self._meter.measure(data, position)
                 except RequestRefused as refusal:
                     self._refuse(refusal)
                     return
+                if head_end < 0 and self._head_timer is None:
+                    # the head's first byte is in this piece; it ends in a later one
+                    self._head_timer = self.loop.call_later(
+                        self.limits.header_timeout, self._head_timed_out
+                    )
                 stop = end if head_end < 0 else head_end
                 heads = self._heads
                 self._feeding_head = True

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 __all__ = ["HeadMeter", "RequestLimits", "RequestRefused"]
 
-_LF = 0x0A
 _CR = 0x0D
+_LINE_END = (0x0A, 0x0D)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,10 +116,15 @@ class HeadMeter:
         "_leading",
         "_limits",
         "_line",
+        "_short",
     )
 
     def __init__(self, limits: RequestLimits) -> None:
         self._limits = limits
+        #: a head no longer than this passes every size limit whatever its lines
+        self._short = min(
+            limits.max_request_line, limits.max_header_size, limits.max_total_header_size
+        )
         self.reset()
 
     def reset(self) -> None:
@@ -144,6 +149,15 @@ class HeadMeter:
         offending line is needed.
         """
         limits = self._limits
+        if not self.started and start < len(data) and data[start] not in _LINE_END:
+            # the usual case, a whole small head in one piece: measured in C in one go
+            head_end = data.find(b"\r\n\r\n", start) + 4
+            if 4 <= head_end - start <= self._short:
+                lines = data.count(b"\n", start, head_end)
+                if lines <= limits.max_headers + 2 and lines == data.count(
+                    b"\r\n", start, head_end
+                ):
+                    return head_end
         end = len(data)
         position = start
         while position < end:
