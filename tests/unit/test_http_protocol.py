@@ -22,10 +22,18 @@ class RecordingTransport(asyncio.Transport):
         self.writes: list[bytes] = []
         self.closed = False
         self.aborted = False
+        self.eof = False
 
     def write(self, data: Any) -> None:
         assert not self.closed, "written after close"
+        assert not self.eof, "written after write_eof"
         self.writes.append(bytes(data))
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
 
     def close(self) -> None:
         self.closed = True
@@ -149,7 +157,7 @@ async def test_uvicorns_own_errors_still_reach_the_client() -> None:
     protocol.data_received(b"NOT HTTP AT ALL\r\n\r\n")
     await turn()
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 400 Bad Request")
-    assert transport.closed
+    assert transport.eof
 
 
 async def test_over_a_real_socket() -> None:

@@ -242,7 +242,7 @@ async def test_an_oversized_header_is_refused_without_reaching_the_parser() -> N
         protocol.data_received(piece)
     await turn()
     assert _written(transport).startswith(b"HTTP/1.1 431 ")
-    assert transport.closed
+    assert transport.eof  # half-closed: what still comes is dropped
     protocol.data_received(piece)  # whatever still arrives is dropped
     assert _written(transport).count(b"HTTP/1.1") == 1
 
@@ -278,7 +278,7 @@ async def test_requests_after_a_body_are_measured_too() -> None:
     assert _written(transport).count(b"HTTP/1.1 200 OK") == 2
     protocol.data_received(b"GET /c HTTP/1.1\r\nX: " + b"v" * 40 + b"\r\n\r\n")
     await turn()
-    assert b"HTTP/1.1 431 " in _written(transport) and transport.closed
+    assert b"HTTP/1.1 431 " in _written(transport) and transport.eof
     # an oversized head behind a body while its answer is on its way: that answer is
     # finished, the connection closed after it, and the oversized request never answered
     protocol, transport = _connect(SMALL)
@@ -334,7 +334,7 @@ async def test_header_timeout_from_connect_and_from_the_first_byte() -> None:
     slow.data_received(b"GET / HTTP/1.1\r\nHo")
     await asyncio.sleep(0.1)
     assert silent_transport.closed and silent_transport.writes == []  # nothing sent: no word
-    assert slow_transport.closed
+    assert slow_transport.eof
     assert _written(slow_transport).startswith(b"HTTP/1.1 408 Request Timeout")
     assert b"(server.header_timeout)" in _written(slow_transport)
     # on a kept-alive connection the clock starts at the next request's first byte
@@ -344,7 +344,7 @@ async def test_header_timeout_from_connect_and_from_the_first_byte() -> None:
     assert not kept_transport.closed
     kept.data_received(b"GET")
     await asyncio.sleep(0.1)
-    assert kept_transport.closed and _written(kept_transport).count(b"408") == 1
+    assert kept_transport.eof and _written(kept_transport).count(b"408") == 1
 
 
 async def test_body_timeout_answers_408_unless_an_answer_was_sent() -> None:
@@ -353,7 +353,7 @@ async def test_body_timeout_answers_408_unless_an_answer_was_sent() -> None:
     protocol.data_received(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
     await asyncio.sleep(0.1)
     assert _written(transport).startswith(b"HTTP/1.1 408 Request Timeout")
-    assert transport.closed
+    assert transport.eof
 
     async def hasty(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send(
@@ -393,3 +393,28 @@ async def test_a_refusal_waits_for_the_answer_in_progress() -> None:
     await turn()
     assert _written(transport).startswith(b"HTTP/1.1 200 OK") and transport.closed
     assert b"431" not in _written(transport)
+
+
+async def test_after_a_refusal_what_still_comes_is_read_and_dropped_for_a_while(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lingering close: the answer and a half-close first, then the client's remaining
+    bytes are read and dropped (closing with unread bytes would reset the connection and lose
+    the answer), up to a limit in bytes and in time."""
+    from regauth.web import http_protocol
+
+    protocol, transport = _connect(SMALL)
+    protocol.data_received(b"GET / HTTP/1.1\r\nX: " + b"v" * 40)
+    assert transport.eof and not transport.closed
+    piece = b"v" * 65536
+    for _ in range(http_protocol.LINGER_BYTES // len(piece)):
+        protocol.data_received(piece)
+    assert not transport.closed and _written(transport).count(b"HTTP/1.1") == 1
+    protocol.data_received(b"v")
+    assert transport.closed  # enough
+
+    monkeypatch.setattr(http_protocol, "LINGER_SECONDS", 0.05)
+    protocol, transport = _connect(SMALL)
+    protocol.data_received(b"GET / HTTP/1.1\r\nX: " + b"v" * 40)
+    await asyncio.sleep(0.1)
+    assert transport.closed  # long enough

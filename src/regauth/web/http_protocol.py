@@ -23,7 +23,11 @@ nothing at all is closed without a word, like an idle one.
 
 A refusal is written only when no earlier answer on the connection is still being written
 (pipelining); otherwise that answer is finished and the connection closed after it. Either
-way nothing more is read from the connection.
+way no more of the request is parsed. After a written refusal the connection is half-closed
+and what the client still sends is read and dropped, for at most :data:`LINGER_SECONDS` and
+:data:`LINGER_BYTES` (a "lingering close", as nginx does): closing a socket with unread bytes
+makes the kernel send a reset, and a client still sending its oversized head would see
+"connection reset by peer" instead of the answer.
 """
 
 from __future__ import annotations
@@ -41,9 +45,13 @@ from uvicorn.server import ServerState
 from regauth.web.paired_writes import PairedWrites
 from regauth.web.request_limits import HeadMeter, RequestLimits, RequestRefused
 
-__all__ = ["HttpProtocol", "PairedWrites", "RequestLimits"]
+__all__ = ["LINGER_BYTES", "LINGER_SECONDS", "HttpProtocol", "PairedWrites", "RequestLimits"]
 
 log = structlog.get_logger("regauth.web")
+
+#: after a refusal, how long and how much of what the client still sends is read and dropped
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 256 * 1024
 
 
 class _NoMoreRequests(Exception):
@@ -81,6 +89,9 @@ class HttpProtocol(HttpToolsProtocol):
         self._close_after_response = False
         self._head_timer: TimerHandle | None = None
         self._body_timer: TimerHandle | None = None
+        #: bytes still dropped before a lingering close gives up; None: not lingering
+        self._linger_left: int | None = None
+        self._linger_timer: TimerHandle | None = None
 
     # --------------------------------------------------------------- connection
 
@@ -90,11 +101,19 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._reading = False
+        self._linger_left = None
         self._cancel_timers()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         self._unset_keepalive_if_required()
+        if self._linger_left is not None:
+            self._linger_left -= len(data)
+            if self._linger_left < 0:
+                self.transport.close()
+            return
         end = len(data)
         position = 0
         while position < end and self._reading:
@@ -263,9 +282,17 @@ class HttpProtocol(HttpToolsProtocol):
             if not cycle.response_complete:
                 cycle.disconnected = True  # whatever the application sends now goes nowhere
                 cycle.message_event.set()
-        if answer:
-            self.transport.write(refusal.response(self.server_state.default_headers))
-        self.transport.close()
+        if not answer:
+            self.transport.close()
+            return
+        self.transport.write(refusal.response(self.server_state.default_headers))
+        if not self.transport.can_write_eof():  # TLS: no half-close
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self._linger_left = LINGER_BYTES
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        self.flow.resume_reading()
 
     def _stop_reading(self) -> None:
         self._reading = False
