@@ -130,6 +130,7 @@ def request_limits(server: ServerConfig) -> RequestLimits:
         max_header_size=server.max_header_size,
         max_total_header_size=server.max_total_header_size,
         max_headers=server.max_headers,
+        max_pending_headers_size=server.max_pending_headers_size,
         header_timeout=server.header_timeout.total_seconds(),
         body_timeout=server.body_timeout.total_seconds(),
         keepalive_timeout=server.keepalive_timeout.total_seconds(),
@@ -140,12 +141,14 @@ def http_protocol(limits: RequestLimits) -> Callable[..., asyncio.Protocol] | st
     """uvicorn's httptools protocol holding requests to ``limits`` and sending each response
     in one write (see :mod:`regauth.web.http_protocol`); uvicorn's own choice where httptools
     is missing. A partial, not a class: uvicorn pickles it into each worker process and calls
-    it with its own arguments for every connection."""
+    it with its own arguments for every connection; each process gets one copy of the
+    :class:`PendingHeads` its connections share."""
     try:
-        from regauth.web.http_protocol import HttpProtocol
+        from regauth.web.http_protocol import HttpProtocol, PendingHeads
     except ImportError:
         return "auto"
-    return partial(HttpProtocol, limits=limits)
+    pending = PendingHeads(limits.max_pending_headers_size)
+    return partial(HttpProtocol, limits=limits, pending=pending)
 
 
 def _exit_quietly(_signal: int, _frame: FrameType | None) -> None:

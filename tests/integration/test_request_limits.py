@@ -29,6 +29,8 @@ from tests.regauth_process import RegauthServer
 HEADER_TIMEOUT = 2.0
 BODY_TIMEOUT = 2.0
 KEEPALIVE_TIMEOUT = 1.0
+#: per worker, for all unfinished heads
+PENDING_BUDGET = 4 * 1024 * 1024
 #: a password whose Basic header is 6 KiB, like an identity provider's JWT access token
 LONG_PASSWORD = "j" * 4600
 TOKEN_QUERY = "/auth?service=registry&scope=repository:team/app:pull"
@@ -61,6 +63,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RegauthS
             "header_timeout": f"{HEADER_TIMEOUT:g}s",
             "body_timeout": f"{BODY_TIMEOUT:g}s",
             "keepalive_timeout": f"{KEEPALIVE_TIMEOUT:g}s",
+            "max_pending_headers_size": PENDING_BUDGET,
         },
     )
     small_config = _write_config(
@@ -292,6 +295,36 @@ async def test_slowloris_is_closed_after_header_timeout(server: RegauthServer) -
     assert all(b"(server.header_timeout)" in answer for _, answer in slow)
     assert served and {status for status, _ in served} == {200}
     assert max(latency for _, latency in served) < 1
+
+
+async def test_unfinished_heads_share_a_budget_per_worker(server: RegauthServer) -> None:
+    """300 connections each stalled on 60 KiB of headers, every one under the per-request
+    limits: past 4 MiB per worker the largest holders are answered 503, the rest wait for
+    header_timeout, and whole requests are answered all the while."""
+    head = b"GET /auth HTTP/1.1\r\nHost: x\r\n" + (b"X-Pad: " + b"p" * 15000 + b"\r\n") * 4
+
+    async def stalled() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(head)
+        try:
+            return await asyncio.wait_for(reader.read(), 15)
+        except ConnectionError:
+            return b"<reset>"
+        finally:
+            writer.close()
+
+    done = asyncio.Event()
+    tokens = asyncio.create_task(_token_loop(server, done))
+    answers = await asyncio.gather(*(stalled() for _ in range(300)))
+    done.set()
+    served = await tokens
+    statuses = [answer[9:12] for answer in answers]
+    shed, timed_out = statuses.count(b"503"), statuses.count(b"408")
+    print(f"\n300 x 60 KiB stalled heads: {shed} answered 503, {timed_out} timed out (408)")
+    assert shed + timed_out == 300
+    assert timed_out * len(head) <= 2 * PENDING_BUDGET  # what the two workers went on holding
+    assert shed >= 300 - 2 * PENDING_BUDGET // len(head)
+    assert served and {status for status, _ in served} == {200}
 
 
 async def test_slow_bodies_and_idle_connections_are_closed(server: RegauthServer) -> None:

@@ -207,7 +207,9 @@ def test_serve_uses_it_with_the_limits_it_is_given() -> None:
     factory = pickle.loads(pickle.dumps(http_protocol(limits)))
     assert isinstance(factory, functools.partial)
     assert factory.func is HttpProtocol
-    assert factory.keywords == {"limits": limits}
+    assert factory.keywords["limits"] == limits
+    pending = factory.keywords["pending"]  # one per worker process, shared by its connections
+    assert pending.limit == limits.max_pending_headers_size and pending.total == 0
 
 
 def test_paired_writes_pass_everything_else_through() -> None:

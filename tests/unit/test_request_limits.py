@@ -19,7 +19,7 @@ from uvicorn.server import ServerState
 from regauth.config import ConfigError, ServerConfig, parse_config
 from regauth.serve import request_limits
 from regauth.web.http_protocol import HttpProtocol
-from regauth.web.request_limits import HeadMeter, RequestLimits, RequestRefused
+from regauth.web.request_limits import HeadMeter, PendingHeads, RequestLimits, RequestRefused
 from tests.unit.test_http_protocol import RecordingTransport, turn
 
 SMALL = RequestLimits(
@@ -150,13 +150,23 @@ def test_the_server_section_gives_the_limits() -> None:
                 "max_header_size": 2048,
                 "max_total_header_size": 32768,
                 "max_headers": 50,
+                "max_pending_headers_size": 1024 * 1024,
                 "header_timeout": "2s",
                 "body_timeout": 0.5,
                 "keepalive_timeout": "1m",
             }
         }
     )
-    assert request_limits(config.server) == RequestLimits(4096, 2048, 32768, 50, 2.0, 0.5, 60.0)
+    assert request_limits(config.server) == RequestLimits(
+        max_request_line=4096,
+        max_header_size=2048,
+        max_total_header_size=32768,
+        max_headers=50,
+        max_pending_headers_size=1024 * 1024,
+        header_timeout=2.0,
+        body_timeout=0.5,
+        keepalive_timeout=60.0,
+    )
     assert request_limits(parse_config({}).server) == RequestLimits()
 
 
@@ -165,6 +175,7 @@ LIMIT_KEYS = (
     "max_header_size",
     "max_total_header_size",
     "max_headers",
+    "max_pending_headers_size",
     "header_timeout",
     "body_timeout",
     "keepalive_timeout",
@@ -193,12 +204,20 @@ def test_the_readme_gives_every_limit_with_its_default() -> None:
         ("max_header_size", 100),
         ("max_headers", 0),
         ("max_request_line", "8k"),
+        ("max_pending_headers_size", 1024),
     ],
 )
 def test_bad_limits_are_config_errors_naming_the_key(key: str, value: object) -> None:
     with pytest.raises(ConfigError) as error:
         parse_config({"server": {key: value}})
     assert f"server.{key}" in str(error.value)
+
+
+def test_the_pending_budget_holds_at_least_one_whole_head() -> None:
+    with pytest.raises(ConfigError, match="max_pending_headers_size must hold one whole"):
+        parse_config({"server": {"max_pending_headers_size": 65536}})
+    small = {"max_total_header_size": 1024, "max_request_line": 1024}
+    parse_config({"server": {**small, "max_pending_headers_size": 65536}})
 
 
 # ------------------------------------------------------------------ the protocol, in process
@@ -216,14 +235,19 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 def _connect(
-    limits: RequestLimits, app: Any = _app, cls: type[HttpToolsProtocol] = HttpProtocol
+    limits: RequestLimits,
+    app: Any = _app,
+    cls: type[HttpToolsProtocol] = HttpProtocol,
+    state: ServerState | None = None,
+    pending: PendingHeads | None = None,
 ) -> tuple[HttpToolsProtocol, RecordingTransport]:
     config = uvicorn.Config(app, ws="none", log_level="warning")
     config.load()
+    state = state or ServerState()
     protocol = (
-        cls(config, ServerState(), {}, limits=limits)
+        cls(config, state, {}, limits=limits, pending=pending)
         if cls is HttpProtocol
-        else cls(config, ServerState(), {})
+        else cls(config, state, {})
     )
     transport = RecordingTransport()
     protocol.connection_made(transport)
@@ -245,6 +269,19 @@ async def test_an_oversized_header_is_refused_without_reaching_the_parser() -> N
     assert transport.eof  # half-closed: what still comes is dropped
     protocol.data_received(piece)  # whatever still arrives is dropped
     assert _written(transport).count(b"HTTP/1.1") == 1
+
+
+async def test_a_refused_head_is_let_go_at_once() -> None:
+    """What the parser gathered of a refused head is dropped with the refusal, not when the
+    (lingering) connection is finally gone."""
+    protocol, _ = _connect(RequestLimits())
+    assert isinstance(protocol, HttpProtocol)
+    protocol.data_received(b"GET / HTTP/1.1\r\n" + b"A: " + b"a" * 15000 + b"\r\n" * 1)
+    protocol.data_received(b"B: " + b"b" * 15000 + b"\r\nC: c")
+    parser = protocol.parser
+    assert [name for name, _ in protocol.headers] == [b"a", b"b"]
+    protocol.data_received(b"c" * 20000)  # C passes max_header_size
+    assert protocol.headers == [] and protocol.url == b"" and protocol.parser is not parser
 
 
 async def test_memory_stays_bounded_while_a_huge_header_streams_in() -> None:
@@ -418,3 +455,29 @@ async def test_after_a_refusal_what_still_comes_is_read_and_dropped_for_a_while(
     protocol.data_received(b"GET / HTTP/1.1\r\nX: " + b"v" * 40)
     await asyncio.sleep(0.1)
     assert transport.closed  # long enough
+
+
+async def test_unfinished_heads_of_all_connections_share_one_budget() -> None:
+    """Many connections each under the limits: past the process's budget the ones holding
+    the most are refused (503), whole requests are served as ever."""
+    state = ServerState()
+    pending = PendingHeads(limit=40_000)
+    limits = RequestLimits()
+    held = []
+    for size in (5_000, 15_000, 10_000):
+        protocol, transport = _connect(limits, state=state, pending=pending)
+        protocol.data_received(b"GET / HTTP/1.1\r\nX: " + b"v" * size)
+        held.append((protocol, transport))
+    assert pending.total == sum(len(b"GET / HTTP/1.1\r\nX: ") + n for n in (5_000, 15_000, 10_000))
+    whole, whole_transport = _connect(limits, state=state, pending=pending)
+    whole.data_received(HEAD)  # holds nothing
+    await turn()
+    assert _written(whole_transport).startswith(b"HTTP/1.1 200 OK")
+    held[0][0].data_received(b"\r\nY: " + b"v" * 12_000)  # 17 kB now: over budget (42 kB)
+    refused = [t for _, t in held if t.writes]
+    assert len(refused) == 1 and refused[0] is held[0][1]  # the largest holder
+    assert _written(refused[0]).startswith(b"HTTP/1.1 503 Service Unavailable")
+    assert b"(server.max_pending_headers_size)" in _written(refused[0])
+    assert pending.total == 2 * len(b"GET / HTTP/1.1\r\nX: ") + 25_000
+    held[1][0].connection_lost(None)  # a connection that goes away gives its share back
+    assert pending.total == len(b"GET / HTTP/1.1\r\nX: ") + 10_000

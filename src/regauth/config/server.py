@@ -39,6 +39,10 @@ class ServerConfig(Model):
     max_total_header_size: int = Field(default=65536, ge=256, le=16 * 1024 * 1024)
     #: header lines in one request; more: 431
     max_headers: int = Field(default=100, ge=8, le=10_000)
+    #: bytes of all unfinished request heads of one worker; more: the largest is refused (503)
+    max_pending_headers_size: int = Field(
+        default=32 * 1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024 * 1024
+    )
     #: from a new connection, or a request's first byte, to the end of its headers
     header_timeout: Duration = datetime.timedelta(seconds=10)
     #: from the end of a request's headers to the end of its body
@@ -100,6 +104,12 @@ class ServerConfig(Model):
     def _check_pairs(self) -> ServerConfig:
         if (self.certificate is None) != (self.key is None):
             raise ValueError("certificate and key must be given together")
+        if self.max_pending_headers_size < self.max_request_line + self.max_total_header_size:
+            raise ValueError(
+                "max_pending_headers_size must hold one whole request head: at least "
+                "max_request_line + max_total_header_size "
+                f"({self.max_request_line + self.max_total_header_size})"
+            )
         if self.proxy_headers and not self.trusted_proxies:
             raise ValueError(
                 "proxy_headers needs trusted_proxies: the addresses of the proxies whose "

@@ -43,9 +43,16 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from regauth.web.paired_writes import PairedWrites
-from regauth.web.request_limits import HeadMeter, RequestLimits, RequestRefused
+from regauth.web.request_limits import HeadMeter, PendingHeads, RequestLimits, RequestRefused
 
-__all__ = ["LINGER_BYTES", "LINGER_SECONDS", "HttpProtocol", "PairedWrites", "RequestLimits"]
+__all__ = [
+    "LINGER_BYTES",
+    "LINGER_SECONDS",
+    "HttpProtocol",
+    "PairedWrites",
+    "PendingHeads",
+    "RequestLimits",
+]
 
 log = structlog.get_logger("regauth.web")
 
@@ -61,7 +68,8 @@ class _NoMoreRequests(Exception):
 class HttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with request limits, writing through
     :class:`PairedWrites` (see the module). uvicorn builds one per connection; give it the
-    limits with ``functools.partial(HttpProtocol, limits=...)``."""
+    limits, and the :class:`PendingHeads` all connections of the process share, with
+    ``functools.partial(HttpProtocol, limits=..., pending=...)``."""
 
     def __init__(
         self,
@@ -71,9 +79,12 @@ class HttpProtocol(HttpToolsProtocol):
         _loop: asyncio.AbstractEventLoop | None = None,
         *,
         limits: RequestLimits | None = None,
+        pending: PendingHeads | None = None,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits = limits or RequestLimits()
+        self._pending = pending or PendingHeads(limits.max_pending_headers_size)
+        self._held = 0  # bytes of an unfinished head this connection counts in _pending
         self.timeout_keep_alive = limits.keepalive_timeout  # type: ignore[assignment]
         self._meter = HeadMeter(limits)
         #: False once nothing more is read (refused, closing, or past the last request)
@@ -101,6 +112,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._reading = False
+        self._hold(0)
         self._linger_left = None
         self._cancel_timers()
         if self._linger_timer is not None:
@@ -136,6 +148,12 @@ class HttpProtocol(HttpToolsProtocol):
                 except RequestRefused as refusal:
                     self._refuse(refusal)
                     return
+                if self._meter.held != self._held:
+                    self._hold(self._meter.held)
+                    if self._pending.total > self._pending.limit:
+                        self._shed_pending()
+                        if not self._reading:
+                            return
                 if head_end < 0 and self._head_timer is None:
                     # the head's first byte is in this piece; it ends in a later one
                     self._head_timer = self.loop.call_later(
@@ -268,6 +286,14 @@ class HttpProtocol(HttpToolsProtocol):
             reason=refusal.message,
             client_ip=self.client[0] if self.client else None,
         )
+        if not self._in_body:
+            # let go of the refused head at once, not when the connection is gone: a fresh
+            # parser drops what httptools held of it (a lingering or pipelined connection
+            # parses nothing more); what uvicorn gathered goes with the request's own state
+            self.parser = httptools.HttpRequestParser(self)
+            self.headers = []
+            self.url = b""
+            self.scope = None  # type: ignore[assignment]
         cycle = self.cycle
         if self.pipeline or (
             not self._in_body and cycle is not None and not cycle.response_complete
@@ -294,8 +320,27 @@ class HttpProtocol(HttpToolsProtocol):
         self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
         self.flow.resume_reading()
 
+    def _hold(self, held: int) -> None:
+        self._pending.total += held - self._held
+        self._held = held
+
+    def _shed_pending(self) -> None:
+        """Over the process's budget for unfinished heads: refuse the connections holding
+        the most until under it (a client that sends whole heads holds nothing)."""
+        pending = self._pending
+        while pending.total > pending.limit:
+            victim = max(
+                (c for c in self.connections if isinstance(c, HttpProtocol)),
+                key=lambda c: c._held,
+                default=None,
+            )
+            if victim is None or not victim._held:
+                return
+            victim._refuse(pending.refusal())
+
     def _stop_reading(self) -> None:
         self._reading = False
+        self._hold(0)
         self._cancel_timers()
         if self.flow is not None:
             self.flow.pause_reading()

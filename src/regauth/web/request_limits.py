@@ -11,6 +11,8 @@ lines before the request line (which parsers skip) count towards the request lin
 
 :class:`RequestLimits` are the figures, ``server:`` in the configuration; :class:`RequestRefused`
 is the answer when one is passed, and :meth:`RequestRefused.response` its bytes on the wire.
+:class:`PendingHeads` adds up what all connections of a worker hold of unfinished heads, so
+that many connections each just under the limits cannot fill its memory either.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import http
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["HeadMeter", "RequestLimits", "RequestRefused"]
+__all__ = ["HeadMeter", "PendingHeads", "RequestLimits", "RequestRefused"]
 
 _CR = 0x0D
 _LINE_END = (0x0A, 0x0D)
@@ -38,6 +40,8 @@ class RequestLimits:
     max_total_header_size: int = 65536
     #: header lines in one request
     max_headers: int = 100
+    #: all unfinished heads of one worker's connections together
+    max_pending_headers_size: int = 32 * 1024 * 1024
     #: from a new connection, or from a request's first byte, to the end of its headers
     header_timeout: float = 10.0
     #: from the end of a request's headers to the end of its body
@@ -70,6 +74,25 @@ class RequestRefused(Exception):
         )
         parts.append(body)
         return b"".join(parts)
+
+
+class PendingHeads:
+    """Bytes of unfinished request heads held by all connections of one worker process, and
+    the most they may hold together (``server.max_pending_headers_size``)."""
+
+    __slots__ = ("limit", "total")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.total = 0
+
+    def refusal(self) -> RequestRefused:
+        return RequestRefused(
+            503,
+            "max_pending_headers_size",
+            f"too many unfinished requests: their headers hold more than {self.limit} bytes "
+            "(server.max_pending_headers_size); try again",
+        )
 
 
 def request_line_too_long(limits: RequestLimits) -> RequestRefused:
@@ -112,6 +135,7 @@ class HeadMeter:
         "_cr",
         "_header_bytes",
         "_headers",
+        "_held",
         "_in_request_line",
         "_leading",
         "_limits",
@@ -135,11 +159,17 @@ class HeadMeter:
         self._cr = False  # the current line so far ends with CR
         self._headers = 0  # header lines ended
         self._header_bytes = 0  # their bytes, line ends included
+        self._held = 0  # bytes of the unfinished head measured so far
 
     @property
     def started(self) -> bool:
         """Whether any byte of the current head has been measured."""
-        return bool(self._line or self._leading or not self._in_request_line)
+        return self._held > 0
+
+    @property
+    def held(self) -> int:
+        """Bytes of the unfinished head measured so far: what the parser holds of it."""
+        return self._held
 
     def measure(self, data: bytes, start: int = 0) -> int:
         """Measure ``data[start:]``; return the offset just past the head's empty line (the
@@ -176,7 +206,7 @@ class HeadMeter:
                 if self._header_bytes + self._line > limits.max_total_header_size:
                     raise headers_too_large(limits)
             if newline < 0:
-                return -1
+                break
             position = newline + 1
             length = self._line + 1
             self._line = 0
@@ -196,4 +226,5 @@ class HeadMeter:
                     raise too_many_headers(limits)
                 if self._header_bytes > limits.max_total_header_size:
                     raise headers_too_large(limits)
+        self._held += end - start
         return -1
