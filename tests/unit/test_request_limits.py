@@ -479,5 +479,12 @@ async def test_unfinished_heads_of_all_connections_share_one_budget() -> None:
     assert _written(refused[0]).startswith(b"HTTP/1.1 503 Service Unavailable")
     assert b"(server.max_pending_headers_size)" in _written(refused[0])
     assert pending.total == 2 * len(b"GET / HTTP/1.1\r\nX: ") + 25_000
-    held[1][0].connection_lost(None)  # a connection that goes away gives its share back
-    assert pending.total == len(b"GET / HTTP/1.1\r\nX: ") + 10_000
+    # a small holder that tips it over: the largest goes, found by a search
+    newcomer, newcomer_transport = _connect(limits, state=state, pending=pending)
+    newcomer.data_received(b"GET / HTTP/1.1\r\nX: " + b"v" * 14_000)
+    assert pending.holders == 3 and not newcomer_transport.writes
+    held[2][0].data_received(b"v" * 1_000)
+    assert _written(held[1][1]).startswith(b"HTTP/1.1 503 ")
+    assert not held[2][1].writes and not newcomer_transport.writes
+    newcomer.connection_lost(None)  # a connection that goes away gives its share back
+    assert pending.total == len(b"GET / HTTP/1.1\r\nX: ") + 11_000 and pending.holders == 1

@@ -13,7 +13,9 @@ once the limit is passed, so no more than the limit ever waits in memory. A chun
 end is known only to the parser, so a connection takes no further request after one
 (``Connection: close``); nothing after it is parsed unmeasured. Should the meter and the
 parser ever disagree on where a head or body ends (no valid request makes them), the
-request is answered 400.
+request is answered 400. The unfinished heads of all a worker's connections together are held
+to ``max_pending_headers_size`` (:class:`PendingHeads`): past it, the connections holding the
+most are answered 503, so many connections each just under the limits cannot fill memory.
 
 **Times.** ``header_timeout`` runs from a new connection, or from the first byte of a later
 request, to the end of its headers; ``body_timeout`` from there to the end of its body;
@@ -321,13 +323,19 @@ class HttpProtocol(HttpToolsProtocol):
         self.flow.resume_reading()
 
     def _hold(self, held: int) -> None:
-        self._pending.total += held - self._held
+        pending = self._pending
+        pending.total += held - self._held
+        pending.holders += (held > 0) - (self._held > 0)
         self._held = held
 
     def _shed_pending(self) -> None:
         """Over the process's budget for unfinished heads: refuse the connections holding
-        the most until under it (a client that sends whole heads holds nothing)."""
+        the most until under it (a client that sends whole heads holds nothing). The one
+        that went over is refused without a search when it holds at least the average, as
+        each of many alike attacking connections does."""
         pending = self._pending
+        if self._held * pending.holders >= pending.total:
+            self._refuse(pending.refusal())
         while pending.total > pending.limit:
             victim = max(
                 (c for c in self.connections if isinstance(c, HttpProtocol)),

@@ -80,11 +80,12 @@ class PendingHeads:
     """Bytes of unfinished request heads held by all connections of one worker process, and
     the most they may hold together (``server.max_pending_headers_size``)."""
 
-    __slots__ = ("limit", "total")
+    __slots__ = ("holders", "limit", "total")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.total = 0
+        self.total = 0  # bytes held
+        self.holders = 0  # connections holding some
 
     def refusal(self) -> RequestRefused:
         return RequestRefused(
