@@ -26,10 +26,10 @@ nothing at all is closed without a word, like an idle one.
 A refusal is written only when no earlier answer on the connection is still being written
 (pipelining); otherwise that answer is finished and the connection closed after it. Either
 way no more of the request is parsed. After a written refusal the connection is half-closed
-and what the client still sends is read and dropped, for at most :data:`LINGER_SECONDS` and
-:data:`LINGER_BYTES` (a "lingering close", as nginx does): closing a socket with unread bytes
-makes the kernel send a reset, and a client still sending its oversized head would see
-"connection reset by peer" instead of the answer.
+(but over TLS) and what the client still sends is read and dropped, for at most
+:data:`LINGER_SECONDS` and :data:`LINGER_BYTES` (a "lingering close", as nginx does): closing
+a socket with unread bytes makes the kernel send a reset, and a client still sending its
+oversized head would see "connection reset by peer" instead of the answer.
 """
 
 from __future__ import annotations
@@ -314,10 +314,8 @@ class HttpProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         self.transport.write(refusal.response(self.server_state.default_headers))
-        if not self.transport.can_write_eof():  # TLS: no half-close
-            self.transport.close()
-            return
-        self.transport.write_eof()
+        if self.transport.can_write_eof():  # not over TLS: the answer's length tells the end
+            self.transport.write_eof()
         self._linger_left = LINGER_BYTES
         self._linger_timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
         self.flow.resume_reading()
