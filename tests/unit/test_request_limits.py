@@ -488,3 +488,20 @@ async def test_unfinished_heads_of_all_connections_share_one_budget() -> None:
     assert not held[2][1].writes and not newcomer_transport.writes
     newcomer.connection_lost(None)  # a connection that goes away gives its share back
     assert pending.total == len(b"GET / HTTP/1.1\r\nX: ") + 11_000 and pending.holders == 1
+
+
+def test_a_reload_keeps_the_limits_until_a_restart() -> None:
+    """Each worker's protocol takes the limits once: a reload names them and keeps them."""
+    from regauth.config.reloading import restart_only_changes, with_restart_only_from
+
+    old = parse_config({"acl": []})
+    new = parse_config(
+        {
+            "server": {"max_header_size": 4096, "body_timeout": "5s"},
+            "acl": [{"match": {}, "actions": ["pull"]}],
+        }
+    )
+    assert restart_only_changes(old, new) == ["server.max_header_size", "server.body_timeout"]
+    kept = with_restart_only_from(old, new)
+    assert request_limits(kept.server) == RequestLimits()
+    assert kept.acl == new.acl
