@@ -13,6 +13,7 @@ import gc
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,7 @@ from types import FrameType
 
 import structlog
 
-from regauth.config import Config, load_config
+from regauth.config import Config, ServerConfig, load_config
 from regauth.datadir import DataDir
 from regauth.defaults import bootstrap_admin, default_config
 from regauth.events import configure_logging
@@ -28,6 +29,7 @@ from regauth.registry_config import render_yaml, settings_for, write_trust_files
 from regauth.runtime import Runtime, build_runtime, check_identity_providers
 from regauth.web.app import RegauthApp, create_app
 from regauth.web.reload import Reloader
+from regauth.web.request_limits import RequestLimits
 
 __all__ = ["ServeOptions", "create_app_from_environment", "load_effective_config", "run"]
 
@@ -121,14 +123,32 @@ def _banner(runtime: Runtime, admin_password: str | None, bundle: Path, jwks: Pa
     return "\n".join(lines)
 
 
-def http_protocol() -> type[asyncio.Protocol] | str:
-    """uvicorn's httptools protocol sending each response in one write (see
-    :mod:`regauth.web.http_protocol`); uvicorn's own choice where httptools is missing."""
+def request_limits(server: ServerConfig) -> RequestLimits:
+    """The ``server:`` section's request limits, as the HTTP protocol takes them."""
+    return RequestLimits(
+        max_request_line=server.max_request_line,
+        max_header_size=server.max_header_size,
+        max_total_header_size=server.max_total_header_size,
+        max_headers=server.max_headers,
+        max_pending_headers_size=server.max_pending_headers_size,
+        header_timeout=server.header_timeout.total_seconds(),
+        body_timeout=server.body_timeout.total_seconds(),
+        keepalive_timeout=server.keepalive_timeout.total_seconds(),
+    )
+
+
+def http_protocol(limits: RequestLimits) -> Callable[..., asyncio.Protocol] | str:
+    """uvicorn's httptools protocol holding requests to ``limits`` and sending each response
+    in one write (see :mod:`regauth.web.http_protocol`); uvicorn's own choice where httptools
+    is missing. A partial, not a class: uvicorn pickles it into each worker process and calls
+    it with its own arguments for every connection; each process gets one copy of the
+    :class:`PendingHeads` its connections share."""
     try:
-        from regauth.web.http_protocol import HttpProtocol
+        from regauth.web.http_protocol import HttpProtocol, PendingHeads
     except ImportError:
         return "auto"
-    return HttpProtocol
+    pending = PendingHeads(limits.max_pending_headers_size)
+    return partial(HttpProtocol, limits=limits, pending=pending)
 
 
 def _exit_quietly(_signal: int, _frame: FrameType | None) -> None:
@@ -174,8 +194,9 @@ def _serve(options: ServeOptions, config: Config) -> None:
                 error=check.problem,
             )
     host, port = config.server.host_port
+    limits = request_limits(config.server)
     common = {
-        "http": http_protocol(),
+        "http": http_protocol(limits),
         "ws": "none",  # regauth serves no WebSockets
         "host": host,
         "port": port,
@@ -185,6 +206,9 @@ def _serve(options: ServeOptions, config: Config) -> None:
         "log_level": "warning",
         "lifespan": "on",
         "timeout_graceful_shutdown": 10,
+        # the protocol enforces every request limit; these two serve uvicorn's h11 fallback
+        "timeout_keep_alive": limits.keepalive_timeout,
+        "h11_max_incomplete_event_size": limits.max_request_line + limits.max_total_header_size,
         "ssl_certfile": str(config.server.certificate) if config.server.certificate else None,
         "ssl_keyfile": str(config.server.key) if config.server.key else None,
     }

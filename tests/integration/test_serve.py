@@ -134,6 +134,10 @@ def test_tls_and_chunked_oauth2_post(tmp_path: Path) -> None:
             )
             assert response.status_code == 200, response.text
             assert "refresh_token" not in response.json()
+            # request limits over TLS too: the answer arrives whole (no half-close there)
+            refused = client.get("/auth", headers={"x-big": "v" * 100_000})
+            assert refused.status_code == 431
+            assert refused.text.endswith("(server.max_header_size)\n")
         with (
             httpx.Client(verify=False) as insecure,
             __import__("pytest").raises(httpx.TransportError),

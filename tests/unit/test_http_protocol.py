@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import uvicorn
 from uvicorn.server import ServerState
 
-from regauth.web.http_protocol import HttpProtocol, PairedWrites
+from regauth.web.http_protocol import HttpProtocol
+from regauth.web.paired_writes import PairedWrites
+from regauth.web.request_limits import RequestLimits
 
 
 class RecordingTransport(asyncio.Transport):
@@ -19,10 +22,18 @@ class RecordingTransport(asyncio.Transport):
         self.writes: list[bytes] = []
         self.closed = False
         self.aborted = False
+        self.eof = False
 
     def write(self, data: Any) -> None:
         assert not self.closed, "written after close"
+        assert not self.eof, "written after write_eof"
         self.writes.append(bytes(data))
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof = True
 
     def close(self) -> None:
         self.closed = True
@@ -146,7 +157,7 @@ async def test_uvicorns_own_errors_still_reach_the_client() -> None:
     protocol.data_received(b"NOT HTTP AT ALL\r\n\r\n")
     await turn()
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 400 Bad Request")
-    assert transport.closed
+    assert transport.eof
 
 
 async def test_over_a_real_socket() -> None:
@@ -186,10 +197,19 @@ async def test_over_a_real_socket() -> None:
         await server.wait_closed()
 
 
-def test_serve_uses_it() -> None:
+def test_serve_uses_it_with_the_limits_it_is_given() -> None:
+    """A partial that uvicorn can pickle into each worker process (``--workers N``)."""
+    import pickle
+
     from regauth.serve import http_protocol
 
-    assert http_protocol() is HttpProtocol
+    limits = RequestLimits(max_headers=42, header_timeout=1.5)
+    factory = pickle.loads(pickle.dumps(http_protocol(limits)))
+    assert isinstance(factory, functools.partial)
+    assert factory.func is HttpProtocol
+    assert factory.keywords["limits"] == limits
+    pending = factory.keywords["pending"]  # one per worker process, shared by its connections
+    assert pending.limit == limits.max_pending_headers_size and pending.total == 0
 
 
 def test_paired_writes_pass_everything_else_through() -> None:

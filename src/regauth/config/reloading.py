@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from regauth.config.root import Config
+from regauth.config.server import ServerConfig
 
 __all__ = ["RESTART_ONLY", "restart_only_changes", "with_restart_only_from"]
 
@@ -19,6 +20,15 @@ RESTART_ONLY = (
     "server.listen",
     "server.certificate",
     "server.key",
+    # the request limits: each worker's HTTP protocol takes them once, at start
+    "server.max_request_line",
+    "server.max_header_size",
+    "server.max_total_header_size",
+    "server.max_headers",
+    "server.max_pending_headers_size",
+    "server.header_timeout",
+    "server.body_timeout",
+    "server.keepalive_timeout",
     "database",
     "metrics",
     "token.key",
@@ -44,9 +54,12 @@ def restart_only_changes(old: Config, new: Config) -> list[str]:
 def with_restart_only_from(old: Config, new: Config) -> Config:
     """``new``, with the values only a restart can change taken from ``old``."""
     server = new.server.model_copy(
-        update={"listen": old.server.listen, "certificate": old.server.certificate,
-                "key": old.server.key}
-    )  # fmt: skip
+        update={
+            name: getattr(old.server, name)
+            for name in (key.removeprefix("server.") for key in RESTART_ONLY)
+            if name in ServerConfig.model_fields
+        }
+    )
     token = new.token.model_copy(
         update={
             name: getattr(old.token, name)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from regauth.config.base import Model, parse_host_port, parse_ip_pattern
+from regauth.config.base import Duration, Model, parse_host_port, parse_ip_pattern
 
 __all__ = ["PROXY_HEADERS", "ServerConfig", "TokenConfig"]
 
@@ -29,6 +30,32 @@ class ServerConfig(Model):
     max_pending_password_checks: int = Field(default=64, ge=1, le=100_000)
     #: reload the configuration when its file changes (as on SIGHUP)
     watch_config: bool = False
+    # request limits (regauth.web.request_limits); defaults no real client reaches
+    #: bytes of the request line (method, URL, version); longer: 414
+    max_request_line: int = Field(default=8192, ge=256, le=1024 * 1024)
+    #: bytes of one header line; longer: 431
+    max_header_size: int = Field(default=16384, ge=256, le=1024 * 1024)
+    #: bytes of all header lines together; more: 431
+    max_total_header_size: int = Field(default=65536, ge=256, le=16 * 1024 * 1024)
+    #: header lines in one request; more: 431
+    max_headers: int = Field(default=100, ge=8, le=10_000)
+    #: bytes of all unfinished request heads of one worker; more: the largest is refused (503)
+    max_pending_headers_size: int = Field(
+        default=32 * 1024 * 1024, ge=64 * 1024, le=16 * 1024 * 1024 * 1024
+    )
+    #: from a new connection, or a request's first byte, to the end of its headers
+    header_timeout: Duration = datetime.timedelta(seconds=10)
+    #: from the end of a request's headers to the end of its body
+    body_timeout: Duration = datetime.timedelta(seconds=30)
+    #: how long an idle connection is kept open between requests
+    keepalive_timeout: Duration = datetime.timedelta(seconds=5)
+
+    @field_validator("header_timeout", "body_timeout", "keepalive_timeout")
+    @classmethod
+    def _check_timeout(cls, value: datetime.timedelta) -> datetime.timedelta:
+        if not 0 < value.total_seconds() <= 3600:
+            raise ValueError("expected more than 0 seconds and at most 1h")
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -77,6 +104,12 @@ class ServerConfig(Model):
     def _check_pairs(self) -> ServerConfig:
         if (self.certificate is None) != (self.key is None):
             raise ValueError("certificate and key must be given together")
+        if self.max_pending_headers_size < self.max_request_line + self.max_total_header_size:
+            raise ValueError(
+                "max_pending_headers_size must hold one whole request head: at least "
+                "max_request_line + max_total_header_size "
+                f"({self.max_request_line + self.max_total_header_size})"
+            )
         if self.proxy_headers and not self.trusted_proxies:
             raise ValueError(
                 "proxy_headers needs trusted_proxies: the addresses of the proxies whose "
