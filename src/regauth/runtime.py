@@ -32,7 +32,7 @@ from regauth.authn.static import StaticAccount, StaticUsersAuthenticator
 from regauth.authz.acl import AclAuthorizer
 from regauth.authz.chain import AuthorizerChain
 from regauth.authz.grants import GrantAuthorizer, GrantSnapshot, load_snapshot
-from regauth.config import BruteForceConfig, Config, DelayConfig
+from regauth.config import BruteForceConfig, Config, DelayConfig, acl_warnings
 from regauth.credentials.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
 from regauth.datadir import DataDir, DataDirError
 from regauth.keys import KeyError_, SigningKey, load_signing_key
@@ -359,6 +359,7 @@ def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
     summary.append("authenticators: " + ", ".join(names))
     summary.append(f"static users: {len([u for u in config.users if u])}")
     summary.append(f"acl rules: {len(config.acl)}")
+    summary.extend(f"warning: {problem}" for problem in acl_warnings(config.acl))
     from regauth.store.database import describe_url
 
     summary.append(f"database: {describe_url(database_url(config, data_dir))}")
