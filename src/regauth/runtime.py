@@ -264,6 +264,7 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
         interval=config.audit.flush_interval,
         retention=datetime.timedelta(days=config.audit.retention_days),
         audit_enabled=config.audit.enabled,
+        forget_failures_after=config.brute_force.forget_after,
     )
     watcher_holder: list[Runtime] = []
 
