@@ -11,7 +11,7 @@ from typing import Any
 from regauth.authn.base import Identity, Kind
 from regauth.authn.database import load_user_identity
 from regauth.authz.acl import client_address
-from regauth.authz.base import AccessContext, Decision
+from regauth.authz.base import AccessContext, Decision, not_understood
 from regauth.authz.grants import GrantAuthorizer, load_snapshot
 from regauth.config import Config
 from regauth.credentials import robot_name_of
@@ -47,6 +47,7 @@ class ExplainReport:
                     "denied": list(d.denied),
                     "decided_by": d.decided_by,
                     "comment": d.comment,
+                    "notes": list(not_understood(d.scope, d.granted)),
                 }
                 for d in self.decisions
             ],
@@ -61,6 +62,7 @@ class ExplainReport:
             lines.append(f"  denied:  {', '.join(d.denied) or '-'}")
             comment = f'  "{d.comment}"' if d.comment else ""
             lines.append(f"  rule:    {d.decided_by}{comment}")
+            lines.extend(f"  why:     {note}" for note in not_understood(d.scope, d.granted))
         if self.account == "" and not any(d.granted for d in self.decisions):
             lines.append(
                 "note: an anonymous request granted nothing is answered with 401 and a login prompt"

@@ -33,7 +33,7 @@ from regauth.authn.static import StaticAccount, StaticUsersAuthenticator
 from regauth.authz.acl import AclAuthorizer
 from regauth.authz.chain import AuthorizerChain
 from regauth.authz.grants import GrantAuthorizer, GrantSnapshot, load_snapshot
-from regauth.config import BruteForceConfig, Config, DelayConfig
+from regauth.config import BruteForceConfig, Config, DelayConfig, acl_warnings
 from regauth.config.reloading import restart_only_changes, with_restart_only_from
 from regauth.credentials.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
 from regauth.datadir import DataDir, DataDirError
@@ -365,6 +365,7 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
         interval=config.audit.flush_interval,
         retention=datetime.timedelta(days=config.audit.retention_days),
         audit_enabled=config.audit.enabled,
+        forget_failures_after=config.brute_force.forget_after,
     )
     watcher_holder: list[Runtime] = []
 
@@ -437,6 +438,7 @@ def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
     summary.append("authenticators: " + ", ".join(names))
     summary.append(f"static users: {len([u for u in config.users if u])}")
     summary.append(f"acl rules: {len(config.acl)}")
+    summary.extend(f"warning: {problem}" for problem in acl_warnings(config.acl))
     from regauth.store.database import describe_url
 
     summary.append(f"database: {describe_url(database_url(config, data_dir))}")

@@ -21,7 +21,7 @@ from types import FrameType
 
 import structlog
 
-from regauth.config import Config, ServerConfig, load_config
+from regauth.config import Config, ServerConfig, acl_warnings, load_config
 from regauth.datadir import DataDir
 from regauth.defaults import bootstrap_admin, default_config
 from regauth.events import configure_logging
@@ -185,6 +185,8 @@ def _serve(options: ServeOptions, config: Config) -> None:
     bundle, jwks = write_trust_files(runtime.signing_key, options.data_dir.path)
     print(_banner(runtime, admin_password, bundle, jwks), flush=True)
     configure_logging(config.log.level, config.log.format)
+    for problem in acl_warnings(config.acl):
+        structlog.get_logger("regauth.serve").warning("acl rule never matches", problem=problem)
     for check in providers:
         if check.problem is not None:
             structlog.get_logger("regauth.serve").warning(

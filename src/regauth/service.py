@@ -35,6 +35,7 @@ from regauth.protocol.errors import (
 )
 from regauth.protocol.jws import JwsSigner
 from regauth.protocol.request import GrantType, TokenRequest
+from regauth.protocol.scope import Scope
 
 __all__ = ["ClientInfo", "Grant", "IssuedToken", "TokenService"]
 
@@ -283,6 +284,20 @@ class TokenService:
         ):
             refresh_token = await self._refresh.issue(identity, request.client_id, grant.service)
         body = token_response(
-            token, expires_in=self._expires_in, issued_at=issued_at, refresh_token=refresh_token
+            token,
+            expires_in=self._expires_in,
+            issued_at=issued_at,
+            refresh_token=refresh_token,
+            scope=granted_scope(grant.decisions) if request.is_oauth2 else None,
         )
         return IssuedToken(body=body, grant=grant)
+
+
+def granted_scope(decisions: Sequence[Decision]) -> str:
+    """What was granted, in the scope syntax, space-separated (scopes granted nothing left
+    out; ``""`` when nothing was): the ``scope`` field of the OAuth2 answer."""
+    return " ".join(
+        str(Scope(d.scope.type, d.scope.name, d.granted, d.scope.resource_class))
+        for d in decisions
+        if d.granted
+    )

@@ -180,6 +180,8 @@ async def test_openapi_and_docs_need_no_credentials(api: Api) -> None:
         "/tokens/{token_id}": {"delete"},
         "/refresh-tokens": {"get", "delete"},
         "/refresh-tokens/{token_id}": {"delete"},
+        "/lockouts": {"get"},
+        "/lockouts/{target}": {"delete"},
         "/audit": {"get"},
         "/whoami": {"get"},
     }

@@ -60,10 +60,6 @@ def test_defaults() -> None:
             "${account:1} needs match.account to be a /regex/",
         ),
         (
-            {"acl": [{"match": {"account": "/(a)/", "name": "${account:2}"}, "actions": []}]},
-            "has only 1 capture group",
-        ),
-        (
             {"acl": [{"match": {"labels": {"g": "/(/"}}, "actions": []}]},
             "acl[0].match.labels: label 'g'",
         ),

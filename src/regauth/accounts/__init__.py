@@ -1,4 +1,5 @@
-"""Administration: users, groups, grants, robots, tokens. Shared by the CLI and the admin API.
+"""Administration: users, groups, grants, robots, tokens, lockouts. Shared by the CLI and the
+admin API.
 
 :class:`AccountService` is the face the front ends use; behind it one module per kind of thing
 it manages. Errors are :class:`AccountError` subclasses that carry an HTTP status:
@@ -27,6 +28,8 @@ from regauth.accounts.views import (
     Created,
     GrantView,
     GroupView,
+    LockoutsCleared,
+    LockoutView,
     RefreshTokenView,
     RobotView,
     TokenView,
@@ -45,6 +48,8 @@ __all__ = [
     "GrantView",
     "GroupView",
     "InvalidInput",
+    "LockoutView",
+    "LockoutsCleared",
     "NotFound",
     "RefreshTokenView",
     "RobotView",

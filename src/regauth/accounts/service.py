@@ -8,8 +8,8 @@ grants within a second. Neither front end touches the store directly.
 its kind (:mod:`~regauth.accounts.users`, :mod:`~regauth.accounts.groups`,
 :mod:`~regauth.accounts.grants`, :mod:`~regauth.accounts.robots`,
 :mod:`~regauth.accounts.access_tokens`, :mod:`~regauth.accounts.refresh_tokens`,
-:mod:`~regauth.accounts.user_import`, :mod:`~regauth.accounts.external`), all over the same
-database and clock.
+:mod:`~regauth.accounts.lockouts`, :mod:`~regauth.accounts.user_import`,
+:mod:`~regauth.accounts.external`), all over the same database and clock.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from regauth.accounts.access_tokens import AccessTokens
 from regauth.accounts.external import ExternalUsers
 from regauth.accounts.grants import Grants
 from regauth.accounts.groups import Groups
+from regauth.accounts.lockouts import DEFAULT_LIMIT, Lockouts
 from regauth.accounts.refresh_tokens import RefreshTokens
 from regauth.accounts.robots import Robots
 from regauth.accounts.user_import import UserImport
@@ -31,6 +32,8 @@ from regauth.accounts.views import (
     Created,
     GrantView,
     GroupView,
+    LockoutsCleared,
+    LockoutView,
     RefreshTokenView,
     RobotView,
     TokenView,
@@ -63,6 +66,7 @@ class AccountService:
         self._robots = Robots(database, clock)
         self._tokens = AccessTokens(database, clock)
         self._refresh_tokens = RefreshTokens(database, clock)
+        self._lockouts = Lockouts(database, clock)
 
     @property
     def database(self) -> Database:
@@ -271,3 +275,15 @@ class AccountService:
     ) -> int:
         """Revoke one refresh token by id, or every one of a user's; returns how many."""
         return self._refresh_tokens.revoke_refresh_tokens(token_id=token_id, username=username)
+
+    # ------------------------------------------------------------- guessing limits
+
+    def list_lockouts(
+        self, *, include_all: bool = False, limit: int = DEFAULT_LIMIT
+    ) -> list[LockoutView]:
+        """The guessing limits' counters that block logins now (``include_all``: every one)."""
+        return self._lockouts.list_lockouts(include_all=include_all, limit=limit)
+
+    def clear_lockouts(self, target: str) -> LockoutsCleared:
+        """Lift every block and count of an account or an address (IPv6: its /64)."""
+        return self._lockouts.clear_lockouts(target)

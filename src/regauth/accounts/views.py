@@ -15,6 +15,8 @@ __all__ = [
     "Created",
     "GrantView",
     "GroupView",
+    "LockoutView",
+    "LockoutsCleared",
     "RefreshTokenView",
     "RobotView",
     "TokenView",
@@ -116,6 +118,42 @@ class RefreshTokenView:
     last_used_at: datetime.datetime
     expires_at: datetime.datetime
     revoked_at: datetime.datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return _view_dict(self)
+
+
+@dataclass(frozen=True)
+class LockoutView:
+    """A counter of the guessing limits: failed logins of an account from an address
+    (``account_address``), of an account from any address (``account``: the lockout), or from
+    an address for any account (``address``). ``blocked``: logins it covers are refused until
+    ``blocked_until``."""
+
+    kind: str  # account, address, account_address
+    account: str | None
+    address: str | None
+    failures: int
+    blocked: bool
+    blocked_until: datetime.datetime | None
+    first_failure_at: datetime.datetime
+    last_failure_at: datetime.datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return _view_dict(self)
+
+
+@dataclass(frozen=True)
+class LockoutsCleared:
+    """What ``clear_lockouts`` lifted: every counter of one account (counted case-folded) or
+    one address (an IPv6 one as its /64); ``cleared`` 0 when there was nothing to clear."""
+
+    kind: str  # account or address
+    #: what the counters are keyed by: the case-folded account, the address or IPv6 /64
+    key: str
+    cleared: int
+    #: how many of them blocked logins
+    were_blocking: int
 
     def as_dict(self) -> dict[str, Any]:
         return _view_dict(self)

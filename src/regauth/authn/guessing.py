@@ -24,7 +24,6 @@ IPv6 clients are counted per /64, the block a single host usually holds.
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +36,15 @@ from sqlalchemy.orm import Session
 from regauth.clock import Clock, utcnow
 from regauth.protocol.errors import TooManyRequests
 from regauth.store.database import CHANGED, Database
+from regauth.store.login_failures import (
+    ACCOUNT,
+    ADDRESS,
+    PAIR,
+    IpAddress,
+    account_key,
+    address_key,
+    expire_login_failures,
+)
 from regauth.store.models import ChangeLog, LoginFailure
 
 __all__ = [
@@ -44,6 +52,7 @@ __all__ = [
     "DelayPolicy",
     "GuessingLimiter",
     "GuessingLimits",
+    "IpAddress",
     "LimitState",
     "Throttled",
     "address_key",
@@ -51,9 +60,6 @@ __all__ = [
 
 log = structlog.get_logger("regauth.guessing")
 
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-ACCOUNT_LENGTH = 256
-PAIR, ACCOUNT, ADDRESS = "pair", "account", "address"
 #: the change-log kind that tells every worker an account was locked (drop its cached logins)
 LOCKOUT_CHANGE = "lockout"
 
@@ -100,21 +106,6 @@ class Throttled(TooManyRequests):
             log_reason=log_reason,
             retry_after=retry_after,
         )
-
-
-def address_key(address: IpAddress | None) -> str:
-    """What an address is counted as: itself (IPv4), its /64 (IPv6), ``unknown`` (no peer)."""
-    if address is None:
-        return "unknown"
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
-def account_key(account: str) -> str:
-    return account.casefold()[:ACCOUNT_LENGTH]
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,13 +323,7 @@ def _describe(scope: str) -> str:
 
 
 def expire_old(database: Database, forget_after: float, now: datetime.datetime) -> int:
-    """Delete counters nobody has failed on for ``forget_after`` and that block nothing."""
-    cutoff = now - datetime.timedelta(seconds=forget_after)
+    """Delete counters nobody has failed on for ``forget_after`` and that block nothing (the
+    background writer does this once an hour)."""
     with database.write() as session:
-        result = session.execute(
-            delete(LoginFailure).where(
-                LoginFailure.last_failure_at < cutoff,
-                or_(LoginFailure.blocked_until.is_(None), LoginFailure.blocked_until < now),
-            )
-        )
-        return int(getattr(result, "rowcount", 0) or 0)
+        return expire_login_failures(session, datetime.timedelta(seconds=forget_after), now)

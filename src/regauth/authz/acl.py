@@ -5,6 +5,11 @@ segment of the name narrows each request to the rules that can possibly match, s
 of thousands of per-user or per-project rules costs little more than a short one; the
 candidates are still evaluated in their original order, so the first match is the same one a
 linear scan would find.
+
+A matching rule grants only what is understood (:mod:`regauth.authz.base`): a scope of an
+unknown type only when the rule's ``match.type`` names that type literally, an unknown action
+only when its ``actions`` list names it; the rule still decides (first match wins) and grants
+the rest.
 """
 
 from __future__ import annotations
@@ -18,7 +23,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from regauth.admission import SecondSight
-from regauth.authz.base import AccessContext, Decision, IpAddress, grant_actions
+from regauth.authz.base import (
+    KNOWN_ACTIONS,
+    KNOWN_TYPES,
+    AccessContext,
+    Decision,
+    IpAddress,
+    grant_actions,
+)
 from regauth.config import AclRule, IpNetwork, parse_ip_pattern
 from regauth.patterns.acl import Pattern, compile_pattern
 from regauth.protocol.scope import Scope
@@ -47,10 +59,21 @@ class CompiledRule:
     permitted: frozenset[str] | None
     #: fields whose regex capture groups other fields refer to
     capture_fields: tuple[str, ...]
+    #: unknown actions the rule's list names beside "*" (a "*" rule grants only these of them)
+    named_actions: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
         return f"acl[{self.index}]"
+
+    def grants(self, scope: Scope) -> tuple[str, ...]:
+        """What this rule, once it matches, grants of the scope: nothing of a type it does not
+        name unless the type is a known one; of the actions, requested ∩ permitted."""
+        if scope.type not in KNOWN_TYPES:
+            pattern = self.type
+            if pattern is None or pattern.literal != scope.type:
+                return ()
+        return grant_actions(scope.actions, self.permitted, self.named_actions)
 
     def may_match_account(self, account: str) -> bool:
         """False only when the account pattern alone rules this account out."""
@@ -120,6 +143,7 @@ def _compile_rule(index: int, rule: AclRule) -> CompiledRule:
         labels=tuple((k, compile_pattern(v)) for k, v in match.labels.items()),
         permitted=permitted,
         capture_fields=capture_fields,
+        named_actions=frozenset(rule.actions) - KNOWN_ACTIONS,
     )
 
 
@@ -233,7 +257,7 @@ class AclAuthorizer:
             if rule.matches(context, scope):
                 return Decision(
                     scope=scope,
-                    granted=grant_actions(scope.actions, rule.permitted),
+                    granted=rule.grants(scope),
                     decided_by=rule.label,
                     comment=rule.comment,
                 )

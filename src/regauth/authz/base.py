@@ -3,6 +3,13 @@
 For one requested scope an authorizer returns a :class:`Decision` (possibly granting nothing,
 which also stops the chain) or ``None``: no opinion, ask the next one. Nothing is granted by
 default.
+
+Grant nothing that is not understood (the Distribution token spec's "Token Scope
+Documentation"): the resource types regauth knows are ``repository`` (any class, such as
+``repository(plugin)``) and ``registry``, the actions ``pull``, ``push``, ``delete`` and
+``*``. Anything else (``foo:bar:pull``, ``repository:x:frob``) is granted only by an ACL rule
+that names it: ``match.type: foo`` for a type, ``actions: [frob]`` for an action. ``"*"``
+never stands for them, and role grants never give them.
 """
 
 from __future__ import annotations
@@ -14,9 +21,22 @@ from typing import Protocol
 from regauth.authn.base import Identity
 from regauth.protocol.scope import Scope
 
-__all__ = ["AccessContext", "Authorizer", "Decision", "grant_actions"]
+__all__ = [
+    "KNOWN_ACTIONS",
+    "KNOWN_TYPES",
+    "AccessContext",
+    "Authorizer",
+    "Decision",
+    "grant_actions",
+    "not_understood",
+]
 
 IpAddress = IPv4Address | IPv6Address
+
+#: the resource types of the Distribution token spec (a resource class leaves the type as is)
+KNOWN_TYPES = frozenset({"repository", "registry"})
+#: the actions of the spec (``*`` is what ``registry:catalog:*`` asks for)
+KNOWN_ACTIONS = frozenset({"pull", "push", "delete", "*"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +64,37 @@ class Decision:
         return f"{self.decided_by} ({self.comment})" if self.comment else self.decided_by
 
 
-def grant_actions(requested: tuple[str, ...], permitted: frozenset[str] | None) -> tuple[str, ...]:
-    """requested ∩ permitted; ``None`` (a ``"*"`` rule) permits whatever was requested.
+def grant_actions(
+    requested: tuple[str, ...],
+    permitted: frozenset[str] | None,
+    named: frozenset[str] = frozenset(),
+) -> tuple[str, ...]:
+    """requested ∩ permitted; ``None`` (a ``"*"`` rule) permits every known action that was
+    requested, and those of the others that the rule ``named`` explicitly.
 
     A requested ``"*"`` is only granted by a ``"*"`` rule, as in docker_auth: a rule listing
-    pull and push does not confer every action.
+    pull and push does not confer every action. An unknown action (``frob``) is granted only
+    when named: a list permits exactly what it lists, and ``"*"`` never stands for it.
     """
     if permitted is None:
-        return requested
+        return tuple(a for a in requested if a in KNOWN_ACTIONS or a in named)
     return tuple(a for a in requested if a in permitted)
+
+
+def not_understood(scope: Scope, granted: tuple[str, ...]) -> tuple[str, ...]:
+    """Why a scope's unknown type or actions went ungranted, one sentence each (for
+    ``policy explain``): empty when everything asked for is a known type and action, or was
+    granted all the same by a rule that names it."""
+    notes: list[str] = []
+    if scope.type not in KNOWN_TYPES and not granted:
+        notes.append(
+            f"unknown resource type {scope.type}: granted only by an ACL rule that names it "
+            f"(match.type: {scope.type})"
+        )
+    for action in scope.actions:
+        if action not in KNOWN_ACTIONS and action not in granted:
+            notes.append(f"unknown action {action}: granted only by a rule that names it")
+    return tuple(notes)
 
 
 class Authorizer(Protocol):

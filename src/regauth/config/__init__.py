@@ -16,7 +16,7 @@
 The configuration is loaded once and passed in as a value; nothing reads it from a global.
 """
 
-from regauth.config.acl import AclRule, MatchConditions, check_pattern
+from regauth.config.acl import AclRule, MatchConditions, acl_warnings, check_pattern
 from regauth.config.base import (
     ConfigError,
     Duration,
@@ -71,6 +71,7 @@ __all__ = [
     "ServerConfig",
     "StaticUser",
     "TokenConfig",
+    "acl_warnings",
     "check_pattern",
     "load_config",
     "parse_config",

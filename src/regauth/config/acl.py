@@ -1,20 +1,24 @@
 """The ``acl:`` rules: match conditions, actions, placeholders and capture-group checks.
 
 A rule is checked when the configuration loads: every pattern compiles, every placeholder is
-one regauth knows, and ``${account:1}`` refers to a capture group that ``match.account`` has.
-The rules engine that applies them is :mod:`regauth.authz.acl`.
+one regauth knows, and ``${account:1}`` refers to a /regex/ in ``match.account``. A capture
+group the regex lacks (``${account:3}`` with one group) is accepted, as docker_auth does, and
+never resolves, so the rule never matches: :func:`acl_warnings` names such rules for
+``regauth check-config`` and the start-up log. The rules engine that applies them is
+:mod:`regauth.authz.acl`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from pydantic import Field, field_validator, model_validator
 
 from regauth.config.base import Model, parse_ip_pattern
 from regauth.patterns.acl import PatternError, validate_pattern
 
-__all__ = ["AclRule", "MatchConditions", "check_pattern"]
+__all__ = ["AclRule", "MatchConditions", "acl_warnings", "check_pattern"]
 
 _PLACEHOLDER = re.compile(r"\$\{([a-z]+)(?::([^}]*))?\}")
 _ACTION = re.compile(r"[a-z]+|\*")
@@ -95,12 +99,32 @@ class MatchConditions(Model):
                     raise ValueError(
                         f"{match.group(0)} needs match.{kind} to be a /regex/ without placeholders"
                     )
+        return self
+
+    def missing_capture_groups(self) -> list[str]:
+        """Placeholders naming a capture group their regex lacks (such a rule never matches)."""
+        fields = {
+            "account": self.account,
+            "type": self.type,
+            "name": self.name,
+            "service": self.service,
+        }
+        texts = [v for v in fields.values() if v] + list(self.labels.values())
+        missing: dict[str, str] = {}
+        for text in texts:
+            for match in _PLACEHOLDER.finditer(text):
+                kind, argument = match.group(1), match.group(2)
+                source = fields.get(kind)
+                if kind == "labels" or argument is None or source is None:
+                    continue
                 groups = re.compile(source[1:-1]).groups
                 if int(argument) > groups:
-                    raise ValueError(
-                        f"{match.group(0)}: match.{kind} has only {groups} capture group(s)"
+                    has = f"only {groups}" if groups else "none"
+                    missing[match.group(0)] = (
+                        f"{match.group(0)} names capture group {argument}, but match.{kind} "
+                        f"has {has}"
                     )
-        return self
+        return list(missing.values())
 
 
 class AclRule(Model):
@@ -115,3 +139,12 @@ class AclRule(Model):
             if not _ACTION.fullmatch(action):
                 raise ValueError(f"invalid action {action!r}: use pull, push, delete or *")
         return value
+
+
+def acl_warnings(rules: Sequence[AclRule]) -> list[str]:
+    """What is accepted in the rules but surely not meant: a rule that can never match."""
+    return [
+        f"acl[{index}]: {problem}: the rule never matches"
+        for index, rule in enumerate(rules)
+        for problem in rule.match.missing_capture_groups()
+    ]

@@ -105,14 +105,24 @@ def rfc3339(epoch_seconds: int) -> str:
 
 
 def token_response(
-    token: str, *, expires_in: int, issued_at: int, refresh_token: str | None = None
+    token: str,
+    *,
+    expires_in: int,
+    issued_at: int,
+    refresh_token: str | None = None,
+    scope: str | None = None,
 ) -> dict[str, Any]:
+    """The token endpoint's answer. ``scope`` (the granted scopes, space-separated) is what
+    the OAuth2 form's answer must carry ("OAuth2 Token Authentication": REQUIRED, stronger
+    than RFC 6749); the GET answer of the "Token Authentication Specification" has none."""
     body: dict[str, Any] = {
         "token": token,
         "access_token": token,
         "expires_in": expires_in,
         "issued_at": rfc3339(issued_at),
     }
+    if scope is not None:
+        body["scope"] = scope
     if refresh_token is not None:
         body["refresh_token"] = refresh_token
     return body

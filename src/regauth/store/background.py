@@ -6,7 +6,8 @@ an idle server, and under load at most once every ``interval`` seconds, so that 
 writes few large transactions (each transaction rewrites the pages it touches, the last, part
 filled pages of the table and its indexes among them: small frequent batches cost several
 times as much per record). It also writes last-use times every second, prunes audit records
-past their retention once an hour, and flushes what is left when the process stops. If the
+past their retention and the guessing limits' counters that no longer count or block once an
+hour, and flushes what is left when the process stops. If the
 queue overflows (the database is down for long), the oldest records are dropped (the queue is
 bounded), never the token path blocked.
 """
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Connection
 from regauth.clock import utcnow
 from regauth.store.audit_rows import AuditRecord, AuditRow, row_from_record
 from regauth.store.database import Database
+from regauth.store.login_failures import expire_login_failures
 from regauth.store.models import (
     AuditEvent,
     ChangeLog,
@@ -111,11 +113,14 @@ class BackgroundWriter:
         batch_size: int = 500,
         retention: datetime.timedelta | None = datetime.timedelta(days=90),
         audit_enabled: bool = True,
+        forget_failures_after: datetime.timedelta | None = None,
     ) -> None:
         self._db = database
         self._interval = interval
         self._batch_size = batch_size
         self._retention = retention
+        #: the guessing limits' ``brute_force.forget_after`` (None: their counters stay)
+        self._forget_failures_after = forget_failures_after
         self._audit_enabled = audit_enabled
         self._records: deque[AuditRow] = deque(maxlen=MAX_QUEUE)
         #: SQLAlchemy's storage of DateTime: text on SQLite, datetime objects elsewhere
@@ -244,13 +249,16 @@ class BackgroundWriter:
             return
         self._pruned_at = now
         try:
-            with self._db.write() as session:
-                if self._retention is not None:
-                    session.execute(
-                        delete(AuditEvent).where(AuditEvent.at < utcnow() - self._retention)
-                    )
-                session.execute(
-                    delete(ChangeLog).where(ChangeLog.at < utcnow() - CHANGE_LOG_RETENTION)
-                )
+            self.prune(utcnow())
         except Exception as exc:
             log.error("pruning old audit records failed", error=str(exc)[:300])
+
+    def prune(self, now: datetime.datetime) -> None:
+        """Delete audit records past their retention, old change-log entries, and failed-login
+        counters with no failure for ``forget_failures_after`` that block nothing."""
+        with self._db.write() as session:
+            if self._retention is not None:
+                session.execute(delete(AuditEvent).where(AuditEvent.at < now - self._retention))
+            session.execute(delete(ChangeLog).where(ChangeLog.at < now - CHANGE_LOG_RETENTION))
+            if self._forget_failures_after is not None:
+                expire_login_failures(session, self._forget_failures_after, now)

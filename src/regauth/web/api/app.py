@@ -11,6 +11,7 @@ from regauth.web.api.audit import router as audit_router
 from regauth.web.api.gate import AdminGate, install_error_handlers
 from regauth.web.api.grants import router as grants_router
 from regauth.web.api.groups import router as groups_router
+from regauth.web.api.lockouts import router as lockouts_router
 from regauth.web.api.openapi import openapi_builder
 from regauth.web.api.refresh_tokens import router as refresh_tokens_router
 from regauth.web.api.robots import router as robots_router
@@ -29,6 +30,7 @@ _ROUTERS = (
     robots_router,
     tokens_router,
     refresh_tokens_router,
+    lockouts_router,
     audit_router,
     whoami_router,
 )
