@@ -6,6 +6,7 @@ their objects here, so the server and the CLI decide with the very same code.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from regauth.accounts import AccountService
+from regauth.accounts.signing_keys import KEYS_CHANGE, SigningKeys
 from regauth.authn.base import Authenticator
 from regauth.authn.cache import CredentialCache
 from regauth.authn.chain import AuthenticatorChain
@@ -32,13 +34,24 @@ from regauth.authn.static import StaticAccount, StaticUsersAuthenticator
 from regauth.authz.acl import AclAuthorizer
 from regauth.authz.chain import AuthorizerChain
 from regauth.authz.grants import GrantAuthorizer, GrantSnapshot, load_snapshot
+from regauth.clock import Clock, utcnow
 from regauth.config import BruteForceConfig, Config, DelayConfig
 from regauth.credentials.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
 from regauth.datadir import DataDir, DataDirError
-from regauth.keys import KeyError_, SigningKey, load_signing_key
+from regauth.keyring import KeySetupError, key_warnings, open_key_ring
+from regauth.keys import (
+    KeyError_,
+    KeyRing,
+    KeySetError,
+    SigningKey,
+    read_material,
+    write_trust_files,
+)
+from regauth.oidc.login_state import SECRET_NAME as LOGIN_SECRET_NAME
 from regauth.service import TokenService
 from regauth.store.background import BackgroundWriter
 from regauth.store.database import Database, SchemaError
+from regauth.store.server_secrets import server_secret
 from regauth.sync import Change, ChangeWatcher
 
 __all__ = [
@@ -48,7 +61,7 @@ __all__ = [
     "build_runtime",
     "check_identity_providers",
     "check_runtime",
-    "load_keys",
+    "load_key_ring",
     "open_database",
 ]
 
@@ -66,7 +79,12 @@ class StartupError(Exception):
 class Runtime:
     config: Config
     data_dir: DataDir
-    signing_key: SigningKey
+    #: what this process signs with and publishes (replaced when the managed keys change)
+    key_ring: KeyRing
+    #: the managed keys in the database; None with a configured key (``token.key``)
+    signing_keys: SigningKeys | None
+    #: the shared random secret the login cookie's key is derived from
+    login_secret: bytes
     service: TokenService
     acl: AclAuthorizer
     database: Database
@@ -75,6 +93,7 @@ class Runtime:
     authenticators: AuthenticatorChain
     writer: BackgroundWriter
     watcher: ChangeWatcher
+    _key_clock: Clock = field(default=utcnow, repr=False)
     _started: bool = field(default=False, repr=False)
 
     async def apply_changes(self, changes: list[Change]) -> None:
@@ -88,6 +107,35 @@ class Runtime:
         if any(c.kind in ("user", "group", "grant", "robot") for c in changes):
             snapshot = await self.database.run(load_snapshot, self.database)
             self.grants.replace(snapshot)
+        if any(c.kind == KEYS_CHANGE for c in changes):
+            await self.reload_keys()
+
+    @property
+    def signing_key(self) -> SigningKey:
+        """The key signing now."""
+        return self.key_ring.active
+
+    async def reload_keys(self) -> None:
+        """The managed keys changed: sign with the active one from the next token on, publish
+        the new set at ``/.well-known/jwks.json`` and in the data folder's trust files."""
+        store = self.signing_keys
+        if store is None:
+            return
+        key_set = await self.database.run(store.key_set)
+        try:
+            ring = KeyRing.from_key_set(
+                key_set, store.settings, clock=self._key_clock, known=self.key_ring.known_keys()
+            )
+        except (KeySetError, KeyError_) as exc:  # keep signing with the keys we have
+            log.error("the changed signing keys cannot be used", error=str(exc)[:300])
+            return
+        self.key_ring = ring
+        self.service.set_signer(ring.active.signer)
+        log.info("signing keys reloaded", active=ring.active.kid, published=len(ring.published()))
+        try:
+            await asyncio.to_thread(write_trust_files, ring.published(), self.data_dir.path)
+        except OSError as exc:
+            log.warning("could not rewrite bundle.pem and jwks.json", error=str(exc)[:300])
 
     async def start(self) -> None:
         if not self._started:
@@ -112,19 +160,14 @@ def _check_readable(path: Path | None, key: str) -> None:
         raise StartupError(f"{key}: file not found: {path}")
 
 
-def load_keys(config: Config, data_dir: DataDir) -> SigningKey:
+def load_key_ring(
+    config: Config, data_dir: DataDir, database: Database, *, clock: Clock = utcnow
+) -> tuple[KeyRing, SigningKeys | None]:
+    """The keys to sign with and publish: the configured key, or the managed keys (the first
+    one imported from the data folder or made when the database holds none)."""
     try:
-        key_path, cert_path = data_dir.signing_key_paths(config)
-        return load_signing_key(
-            key_path=key_path,
-            cert_path=cert_path,
-            algorithm=config.token.algorithm,
-            kid_style=config.token.kid,
-            x5c=config.token.x5c,
-        )
-    except KeyError_ as exc:
-        raise StartupError(str(exc)) from None
-    except DataDirError as exc:
+        return open_key_ring(config, data_dir, database, clock)
+    except KeySetupError as exc:
         raise StartupError(str(exc)) from None
 
 
@@ -254,11 +297,14 @@ def grant_authorizer(config: Config, snapshot: GrantSnapshot) -> GrantAuthorizer
     )
 
 
-def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -> Runtime:
+def build_runtime(
+    config: Config, data_dir: DataDir, *, upgrade: bool = False, clock: Clock = utcnow
+) -> Runtime:
+    """Everything a server process needs; ``clock`` is the time the key rotation reads."""
     _check_readable(config.server.certificate, "server.certificate")
     _check_readable(config.server.key, "server.key")
-    signing_key = load_keys(config, data_dir)
     database = open_database(config, data_dir, upgrade=upgrade)
+    key_ring, signing_keys = load_key_ring(config, data_dir, database, clock=clock)
     writer = BackgroundWriter(
         database,
         interval=config.audit.flush_interval,
@@ -292,7 +338,7 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
     service = TokenService(
         authenticators=authenticators,
         authorizers=authorizers,
-        signer=signing_key.signer,
+        signer=key_ring.active.signer,
         issuer=config.token.issuer,
         services=config.token.service,
         expires_in=config.token.expiration,
@@ -301,7 +347,9 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
     runtime = Runtime(
         config=config,
         data_dir=data_dir,
-        signing_key=signing_key,
+        key_ring=key_ring,
+        signing_keys=signing_keys,
+        login_secret=server_secret(database, LOGIN_SECRET_NAME),
         service=service,
         acl=acl,
         database=database,
@@ -310,6 +358,7 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
         authenticators=authenticators,
         writer=writer,
         watcher=watcher,
+        _key_clock=clock,
     )
     watcher_holder.append(runtime)
     return runtime
@@ -317,8 +366,6 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
 
 def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
     """Everything ``build_runtime`` checks, without creating keys; a summary for humans."""
-    from regauth.keys import GENERATED_KEY
-
     _check_readable(config.server.certificate, "server.certificate")
     _check_readable(config.server.key, "server.key")
     summary = [
@@ -326,24 +373,20 @@ def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
         f"realm: {config.server.realm()}",
         f"issuer: {config.token.issuer}; service: {', '.join(config.token.service)}",
     ]
+    key = None
     if config.token.key is not None:
-        if config.token.certificate is not None:
-            try:
-                load_signing_key(
-                    key_path=config.token.key,
-                    cert_path=config.token.certificate,
-                    algorithm=config.token.algorithm,
-                    kid_style=config.token.kid,
-                    x5c=config.token.x5c,
-                )
-            except KeyError_ as exc:
-                raise StartupError(str(exc)) from None
-        else:
-            _check_readable(config.token.key, "token.key")
+        try:  # without token.certificate, a self-signed one in memory: nothing is written
+            key = read_material(
+                config.token.key, config.token.certificate, algorithm=config.token.algorithm
+            ).private_key
+        except KeyError_ as exc:
+            raise StartupError(str(exc)) from None
         summary.append(f"signing key: {config.token.key} ({config.token.algorithm})")
     else:
-        state = "present" if (data_dir.path / GENERATED_KEY).exists() else "created on first start"
-        summary.append(f"signing key: generated in {data_dir.path} ({state})")
+        summary.append(
+            "signing keys: managed in the database (`regauth keys list`; the first start makes one)"
+        )
+    summary += [f"warning: {warning}" for warning in key_warnings(config, key)]
     chain = build_authenticators(config)
     names = [a.name for a in chain.authenticators] + ["database"]
     if any(p.accept_access_tokens for p in config.oidc.providers):

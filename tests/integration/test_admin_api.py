@@ -181,6 +181,9 @@ async def test_openapi_and_docs_need_no_credentials(api: Api) -> None:
         "/refresh-tokens": {"get", "delete"},
         "/refresh-tokens/{token_id}": {"delete"},
         "/audit": {"get"},
+        "/keys": {"get", "post"},
+        "/keys/{kid}/activate": {"post"},
+        "/keys/{kid}/retire": {"post"},
         "/whoami": {"get"},
     }
     assert {p.removeprefix(API): set(ops) for p, ops in paths.items()} == expected

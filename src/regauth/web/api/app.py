@@ -11,6 +11,7 @@ from regauth.web.api.audit import router as audit_router
 from regauth.web.api.gate import AdminGate, install_error_handlers
 from regauth.web.api.grants import router as grants_router
 from regauth.web.api.groups import router as groups_router
+from regauth.web.api.keys import router as keys_router
 from regauth.web.api.openapi import openapi_builder
 from regauth.web.api.refresh_tokens import router as refresh_tokens_router
 from regauth.web.api.robots import router as robots_router
@@ -30,12 +31,14 @@ _ROUTERS = (
     tokens_router,
     refresh_tokens_router,
     audit_router,
+    keys_router,
     whoami_router,
 )
 
 _DESCRIPTION = (
-    "Users, groups, grants, robots, personal access and refresh tokens, and the audit "
-    "trail. Authenticate with an administrator's unrestricted personal access token: "
+    "Users, groups, grants, robots, personal access and refresh tokens, the audit "
+    "trail, and the token signing keys. Authenticate with an administrator's unrestricted "
+    "personal access token: "
     "`Authorization: Bearer regauth_pat_...` (or HTTP Basic with the username and the "
     'token). Errors are JSON: `{"error": code, "message": sentence}`.'
 )
