@@ -19,7 +19,6 @@ from regauth.cli.common import (
     json_option,
     load,
     main,
-    print_table,
     reports_account_errors,
     short_time,
     state_options,
@@ -96,9 +95,23 @@ def _write_trust_files(directory: DataDir, store: SigningKeys, done: str) -> Pat
 
 def _published_text(info: KeyInfo) -> str:
     if info.published_until is None:
-        return "yes"
+        return "published"
     until = short_time(info.as_dict()["published_until"])
-    return f"until {until}" if info.published else "no"
+    return f"published until {until}" if info.published else f"unpublished since {until}"
+
+
+def _describe(info: KeyInfo) -> str:
+    """Three lines per key: the IDs are too long for a table in a terminal."""
+    data = info.as_dict()
+    times = [f"created {short_time(data['created_at'])}"]
+    for name in ("activated", "deactivated", "retired"):
+        if data[f"{name}_at"] is not None:
+            times.append(f"{name} {short_time(data[f'{name}_at'])}")
+    return (
+        f"{info.state:<10} {info.thumbprint}  {info.algorithm}\n"
+        f"{'':<10} libtrust {info.libtrust_kid}\n"
+        f"{'':<10} {', '.join(times)}; {_published_text(info)}"
+    )
 
 
 @keys.command("list")
@@ -106,41 +119,16 @@ def _published_text(info: KeyInfo) -> str:
 @json_option
 @reports_account_errors
 def keys_list(config_path: Path | None, data_dir: Path | None, as_json: bool) -> None:
-    """The signing keys, oldest first, and until when each is published."""
+    """The signing keys, oldest first, and until when each is published (times in UTC)."""
     config, directory, store = _open(config_path, data_dir)
     _ensure(config, directory, store)
     infos = store.describe()
     _write_trust_files(directory, store, "listed the keys")
-    rows = [
-        (
-            info.thumbprint,
-            info.libtrust_kid,
-            info.algorithm,
-            info.state,
-            short_time(data["created_at"]),
-            short_time(data["activated_at"]),
-            short_time(data["retired_at"]),
-            _published_text(info),
-        )
-        for info, data in ((info, info.as_dict()) for info in infos)
-    ]
+    heading = f"signing keys, oldest first (tokens carry the {config.token.kid} kid; UTC):"
     emit(
         [info.as_dict() for info in infos],
         as_json,
-        lambda: print_table(
-            f"Signing keys (tokens carry the {config.token.kid} kid)",
-            [
-                "thumbprint",
-                "libtrust kid",
-                "alg",
-                "state",
-                "created",
-                "activated",
-                "retired",
-                "published",
-            ],
-            rows,
-        ),
+        lambda: click.echo("\n".join([heading, *(_describe(info) for info in infos)])),
     )
 
 
