@@ -118,9 +118,11 @@ def algorithm_of(key: PrivateKey) -> str:
     return "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
 
 
-def self_signed_certificate(
-    key: PrivateKey, common_name: str = "regauth token signer"
-) -> x509.Certificate:
+def self_signed_certificate(key: PrivateKey, common_name: str | None = None) -> x509.Certificate:
+    """A ten-year certificate for ``key``, named after it (``regauth token signer`` and the
+    start of its thumbprint) so the keys in a bundle can be told apart."""
+    if common_name is None:
+        common_name = f"regauth token signer {jwk_thumbprint(public_jwk(key))[:12]}"
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     return (
