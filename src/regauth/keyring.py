@@ -12,10 +12,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import structlog
 from sqlalchemy.engine import make_url
 
 from regauth.accounts.signing_keys import SigningKeys
@@ -33,12 +37,14 @@ from regauth.keys import (
     SigningKey,
     leading_zero_coordinate,
     load_signing_key,
+    write_trust_files,
 )
 from regauth.store.database import Database
 
 __all__ = [
     "CONFIGURED_KEY_MESSAGE",
     "KeySetupError",
+    "LiveKeys",
     "configured_key",
     "ensure_keys",
     "key_settings",
@@ -46,6 +52,8 @@ __all__ = [
     "key_warnings",
     "open_key_ring",
 ]
+
+log = structlog.get_logger("regauth.keys")
 
 CONFIGURED_KEY_MESSAGE = (
     "the signing key comes from token.key in the configuration, so regauth does not manage "
@@ -156,3 +164,84 @@ def _restrict_sqlite_file(url: str) -> None:
                 os.chmod(path, 0o600)
         except OSError:  # not ours to change (another owner): leave it
             continue
+
+
+class LiveKeys:
+    """The keys one server process signs with, following the managed keys in the database.
+
+    :meth:`reload` (on a ``keys`` change in the change log) makes a new :class:`KeyRing`,
+    hands its signer to ``on_change`` (the token service) and rewrites the data folder's
+    ``bundle.pem`` and ``jwks.json``. If the database cannot be read just then, it tries again
+    every :data:`RETRY_SECONDS` until it can: a change is never lost to a blip."""
+
+    RETRY_SECONDS = 1.0
+
+    def __init__(
+        self,
+        ring: KeyRing,
+        store: SigningKeys | None,
+        data_dir: DataDir,
+        *,
+        clock: Clock = utcnow,
+        on_change: Callable[[KeyRing], None] | None = None,
+    ) -> None:
+        self._ring = ring
+        self._store = store
+        self._data_dir = data_dir
+        self._clock = clock
+        self.on_change = on_change
+        self._retry: asyncio.Task[None] | None = None
+
+    @property
+    def ring(self) -> KeyRing:
+        return self._ring
+
+    @property
+    def store(self) -> SigningKeys | None:
+        """The managed keys; None with a configured key."""
+        return self._store
+
+    async def reload(self) -> None:
+        store = self._store
+        if store is None:
+            return
+        try:
+            key_set = await store.database.run(store.key_set)
+        except Exception as exc:  # the database is away: keep the keys we have, try again
+            log.error(
+                "reading the changed signing keys failed; trying again",
+                error=str(exc).split("\n", 1)[0][:300],
+            )
+            self._retry_later()
+            return
+        try:
+            ring = KeyRing.from_key_set(
+                key_set, store.settings, clock=self._clock, known=self._ring.known_keys()
+            )
+        except (KeySetError, KeyError_) as exc:  # keep signing with the keys we have
+            log.error("the changed signing keys cannot be used", error=str(exc)[:300])
+            return
+        self._ring = ring
+        if self.on_change is not None:
+            self.on_change(ring)
+        log.info("signing keys reloaded", active=ring.active.kid, published=len(ring.published()))
+        try:
+            await asyncio.to_thread(write_trust_files, ring.published(), self._data_dir.path)
+        except OSError as exc:
+            log.warning("could not rewrite bundle.pem and jwks.json", error=str(exc)[:300])
+
+    def _retry_later(self) -> None:
+        if self._retry is None or self._retry.done():
+            self._retry = asyncio.get_running_loop().create_task(self._retry_reload())
+
+    async def _retry_reload(self) -> None:
+        await asyncio.sleep(self.RETRY_SECONDS)
+        self._retry = None
+        await self.reload()
+
+    async def close(self) -> None:
+        task, self._retry = self._retry, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -6,7 +6,6 @@ their objects here, so the server and the CLI decide with the very same code.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,14 +37,12 @@ from regauth.clock import Clock, utcnow
 from regauth.config import BruteForceConfig, Config, DelayConfig
 from regauth.credentials.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
 from regauth.datadir import DataDir, DataDirError
-from regauth.keyring import KeySetupError, key_warnings, open_key_ring
+from regauth.keyring import KeySetupError, LiveKeys, key_warnings, open_key_ring
 from regauth.keys import (
     KeyError_,
     KeyRing,
-    KeySetError,
     SigningKey,
     read_material,
-    write_trust_files,
 )
 from regauth.oidc.login_state import SECRET_NAME as LOGIN_SECRET_NAME
 from regauth.service import TokenService
@@ -79,10 +76,8 @@ class StartupError(Exception):
 class Runtime:
     config: Config
     data_dir: DataDir
-    #: what this process signs with and publishes (replaced when the managed keys change)
-    key_ring: KeyRing
-    #: the managed keys in the database; None with a configured key (``token.key``)
-    signing_keys: SigningKeys | None
+    #: the keys this process signs with and publishes, following the managed keys
+    keys: LiveKeys
     #: the shared random secret the login cookie's key is derived from
     login_secret: bytes
     service: TokenService
@@ -93,7 +88,6 @@ class Runtime:
     authenticators: AuthenticatorChain
     writer: BackgroundWriter
     watcher: ChangeWatcher
-    _key_clock: Clock = field(default=utcnow, repr=False)
     _started: bool = field(default=False, repr=False)
 
     async def apply_changes(self, changes: list[Change]) -> None:
@@ -111,31 +105,24 @@ class Runtime:
             await self.reload_keys()
 
     @property
+    def key_ring(self) -> KeyRing:
+        """What this process signs with and publishes now."""
+        return self.keys.ring
+
+    @property
+    def signing_keys(self) -> SigningKeys | None:
+        """The managed keys in the database; None with a configured key (``token.key``)."""
+        return self.keys.store
+
+    @property
     def signing_key(self) -> SigningKey:
         """The key signing now."""
-        return self.key_ring.active
+        return self.keys.ring.active
 
     async def reload_keys(self) -> None:
         """The managed keys changed: sign with the active one from the next token on, publish
         the new set at ``/.well-known/jwks.json`` and in the data folder's trust files."""
-        store = self.signing_keys
-        if store is None:
-            return
-        key_set = await self.database.run(store.key_set)
-        try:
-            ring = KeyRing.from_key_set(
-                key_set, store.settings, clock=self._key_clock, known=self.key_ring.known_keys()
-            )
-        except (KeySetError, KeyError_) as exc:  # keep signing with the keys we have
-            log.error("the changed signing keys cannot be used", error=str(exc)[:300])
-            return
-        self.key_ring = ring
-        self.service.set_signer(ring.active.signer)
-        log.info("signing keys reloaded", active=ring.active.kid, published=len(ring.published()))
-        try:
-            await asyncio.to_thread(write_trust_files, ring.published(), self.data_dir.path)
-        except OSError as exc:
-            log.warning("could not rewrite bundle.pem and jwks.json", error=str(exc)[:300])
+        await self.keys.reload()
 
     async def start(self) -> None:
         if not self._started:
@@ -144,6 +131,7 @@ class Runtime:
             self._started = True
 
     async def stop(self) -> None:
+        await self.keys.close()
         if self._started:
             await self.watcher.stop()
             self.writer.close()
@@ -305,6 +293,7 @@ def build_runtime(
     _check_readable(config.server.key, "server.key")
     database = open_database(config, data_dir, upgrade=upgrade)
     key_ring, signing_keys = load_key_ring(config, data_dir, database, clock=clock)
+    keys = LiveKeys(key_ring, signing_keys, data_dir, clock=clock)
     writer = BackgroundWriter(
         database,
         interval=config.audit.flush_interval,
@@ -347,8 +336,7 @@ def build_runtime(
     runtime = Runtime(
         config=config,
         data_dir=data_dir,
-        key_ring=key_ring,
-        signing_keys=signing_keys,
+        keys=keys,
         login_secret=server_secret(database, LOGIN_SECRET_NAME),
         service=service,
         acl=acl,
@@ -358,8 +346,8 @@ def build_runtime(
         authenticators=authenticators,
         writer=writer,
         watcher=watcher,
-        _key_clock=clock,
     )
+    keys.on_change = lambda ring: service.set_signer(ring.active.signer)
     watcher_holder.append(runtime)
     return runtime
 

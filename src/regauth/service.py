@@ -151,10 +151,6 @@ class TokenService:
     def authorizers(self) -> AuthorizerChain:
         return self._authorizers
 
-    @property
-    def signer(self) -> JwsSigner:
-        return self._signer
-
     def set_signer(self, signer: JwsSigner) -> None:
         """Sign every token from now on with ``signer`` (a key rotation); remembered grants
         are signed with it too, since they keep claims, not tokens."""

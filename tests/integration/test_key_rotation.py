@@ -6,6 +6,7 @@ for the retirement window.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 from collections.abc import AsyncIterator
@@ -392,3 +393,31 @@ async def test_anonymous_requests_follow_without_a_credential_cache(
             assert await token_kid(client, password=None) == added["kid"]
     finally:
         await runtime.stop()
+
+
+async def test_a_reload_that_cannot_read_the_database_is_tried_again(
+    cli: Cli, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, client, _clock = served
+    store = runtime.signing_keys
+    assert store is not None
+    monkeypatch.setattr(runtime.keys, "RETRY_SECONDS", 0.05)
+    real_key_set = store.key_set
+    failures = [OSError("database away")]
+
+    def flaky_key_set() -> Any:
+        if failures:
+            raise failures.pop()
+        return real_key_set()
+
+    monkeypatch.setattr(store, "key_set", flaky_key_set)
+    old = await token_kid(client)
+    added = cli.json("keys", "add")
+    cli.json("keys", "activate", added["thumbprint"])
+    assert await token_kid(client) == old  # this reload failed: the old key signs on
+    assert not failures
+    for _ in range(100):  # the retry follows within RETRY_SECONDS
+        if runtime.signing_key.kid == added["kid"]:
+            break
+        await asyncio.sleep(0.01)
+    assert await token_kid(client) == added["kid"]
