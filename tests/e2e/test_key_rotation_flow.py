@@ -107,15 +107,19 @@ class Rotation:
     #: what the registry logs for a token of a key not in its bundle
     untrusted: str
 
-    def keys(self, *args: str) -> Any:
+    def keys(self, command: str, *kid: str) -> Any:
+        """``regauth keys COMMAND [KID] --json``; a thumbprint may start with ``-``: after
+        ``--``."""
         result = run_regauth(
             "keys",
-            *args,
+            command,
             "--json",
             "--config",
             str(self.config),
             "--data-dir",
             str(self.data_dir),
+            "--",
+            *kid,
             cwd=self.data_dir.parent,
             check=True,
         )

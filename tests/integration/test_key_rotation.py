@@ -19,12 +19,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from regauth.cli import main
 from regauth.config import parse_config
 from regauth.datadir import DataDir
-from regauth.keys import LEEWAY, generate_key_pair
+from regauth.keys import LEEWAY, KeyMaterial, generate_key_pair
 from regauth.oidc.login_state import LoginState, LoginStateCodec, derive_key
 from regauth.runtime import Runtime, build_runtime
 from regauth.web.app import create_app
@@ -44,18 +45,19 @@ class Cli:
         self.config = config
         self.data_dir = data_dir
 
-    def __call__(self, *args: str) -> Any:
+    def __call__(self, group: str, command: str, *args: str) -> Any:
+        """``regauth GROUP COMMAND --config C --data-dir D ARGS`` (so ARGS may hold ``--``)."""
         options = ["--config", str(self.config), "--data-dir", str(self.data_dir)]
-        return CliRunner().invoke(main, [*args, *options], catch_exceptions=False)
+        return CliRunner().invoke(main, [group, command, *options, *args], catch_exceptions=False)
 
-    def json(self, *args: str) -> Any:
-        result = self(*args, "--json")
+    def json(self, group: str, command: str, *args: str) -> Any:
+        result = self(group, command, "--json", *args)
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)
 
-    def refused(self, *args: str) -> str:
+    def refused(self, group: str, command: str, *args: str) -> str:
         """The one line a refused command prints (exit 2, nothing on stdout)."""
-        result = self(*args)
+        result = self(group, command, *args)
         assert result.exit_code == 2, result.output
         assert result.stdout == ""
         (line,) = result.stderr.splitlines()
@@ -108,18 +110,18 @@ def test_keys_commands(cli: Cli) -> None:
     assert listed[first["thumbprint"]]["deactivated_at"] is not None
     assert cli.bundle_kids()[0] == added["kid"]  # the signing key first
 
-    line = cli.refused("keys", "retire", added["thumbprint"][:8])
+    line = cli.refused("keys", "retire", "--", added["thumbprint"][:8])
     assert "is the active signing key: activate another key first" in line
-    retired = cli.json("keys", "retire", first["thumbprint"])
+    retired = cli.json("keys", "retire", "--", first["thumbprint"])
     assert retired["state"] == "retired" and retired["published"] is True
     deactivated = datetime.datetime.fromisoformat(retired["deactivated_at"])
     until = datetime.datetime.fromisoformat(retired["published_until"])
     assert until == deactivated + LIFETIME + LEEWAY
     assert first["kid"] in cli.bundle_kids()  # its tokens may still be valid
-    assert cli.json("keys", "retire", first["thumbprint"])["state"] == "retired"  # idempotent
+    assert cli.json("keys", "retire", "--", first["thumbprint"])["state"] == "retired"  # idempotent
 
     # a key that never signed leaves the bundle as soon as it is retired
-    never = cli("keys", "retire", third["thumbprint"])
+    never = cli("keys", "retire", "--", third["thumbprint"])
     assert never.exit_code == 0 and "no longer published" in never.stdout
     assert third["kid"] not in cli.bundle_kids()
     assert cli.bundle_certificates() == 2
@@ -239,8 +241,6 @@ def test_first_start_after_an_upgrade_imports_the_data_folders_key(tmp_path: Pat
 
 
 def test_check_config_warns_about_zero_bytes_and_thumbprint_without_x5c(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-
     from regauth.keys import self_signed_certificate
 
     bad = ec.derive_private_key(379, ec.SECP256R1())  # its x coordinate starts with a zero
@@ -331,7 +331,7 @@ async def test_a_running_runtime_follows_every_command(cli: Cli, served: Served)
     assert await token_kid(client) == old
     assert cli.bundle_certificates() == 2
 
-    cli.json("keys", "activate", added["thumbprint"])
+    cli.json("keys", "activate", "--", added["thumbprint"])
     # every path signs with the new key on its next request: a remembered grant, a fresh
     # password check and an anonymous request alike
     assert await token_kid(client) == added["kid"]
@@ -361,7 +361,7 @@ async def test_login_cookies_survive_a_rotation(cli: Cli, served: Served) -> Non
     codec = LoginStateCodec(derive_key(runtime.login_secret))
     cookie = codec.encode(LoginState.new("corp", now=datetime.datetime.now().timestamp()))
     added = cli.json("keys", "add")
-    cli.json("keys", "activate", added["thumbprint"])
+    cli.json("keys", "activate", "--", added["thumbprint"])
     await runtime.reload_keys()
     assert runtime.signing_key.kid == added["kid"]
     # the cookie key does not come from the signing key: a login in flight still finishes
@@ -388,7 +388,7 @@ async def test_anonymous_requests_follow_without_a_credential_cache(
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             old = await token_kid(client, password=None)
             added = cli.json("keys", "add")
-            cli.json("keys", "activate", added["thumbprint"])
+            cli.json("keys", "activate", "--", added["thumbprint"])
             assert old != added["kid"]
             assert await token_kid(client, password=None) == added["kid"]
     finally:
@@ -413,7 +413,7 @@ async def test_a_reload_that_cannot_read_the_database_is_tried_again(
     monkeypatch.setattr(store, "key_set", flaky_key_set)
     old = await token_kid(client)
     added = cli.json("keys", "add")
-    cli.json("keys", "activate", added["thumbprint"])
+    cli.json("keys", "activate", "--", added["thumbprint"])
     assert await token_kid(client) == old  # this reload failed: the old key signs on
     assert not failures
     for _ in range(100):  # the retry follows within RETRY_SECONDS
@@ -421,3 +421,41 @@ async def test_a_reload_that_cannot_read_the_database_is_tried_again(
             break
         await asyncio.sleep(0.01)
     assert await token_kid(client) == added["kid"]
+
+
+def test_a_thumbprint_that_starts_with_a_dash(cli: Cli, tmp_path: Path) -> None:
+    """One thumbprint in 64 starts with "-". regauth makes none; an imported one is typed
+    after "--", which the hints show and the error for a forgotten "--" names."""
+    from regauth.keys import generate_private_key, public_jwk
+    from regauth.protocol.keyid import jwk_thumbprint
+
+    def dash_key() -> tuple[Any, str]:
+        while True:
+            private = generate_private_key("ES256")
+            thumbprint = jwk_thumbprint(public_jwk(private))
+            # not "-h...": click would take that for -h, the help option
+            if thumbprint.startswith("-") and not thumbprint.startswith("-h"):
+                return private, thumbprint
+
+    private, thumbprint = dash_key()
+    key = tmp_path / "dash.pem"
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cli.json("keys", "list")
+    added = cli("keys", "add", "--key", str(key))
+    assert added.exit_code == 0, added.output
+    assert f"regauth keys activate -- {thumbprint}" in added.stdout  # copy-pasteable
+    forgot = CliRunner().invoke(
+        main, ["keys", "activate", "--data-dir", str(cli.data_dir), thumbprint[:8]]
+    )
+    assert forgot.exit_code == 2
+    assert "a KID that starts with - goes after --: regauth keys activate -- KID" in forgot.stderr
+    assert cli.json("keys", "activate", "--", thumbprint[:8])["thumbprint"] == thumbprint
+    assert all(not k["thumbprint"].startswith("-") for k in cli.json("keys", "list")[:-1])
+    for _ in range(200):  # about three would start with "-" if nothing prevented it
+        assert not KeyMaterial.generate("ES256").thumbprint.startswith("-")

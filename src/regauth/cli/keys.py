@@ -212,18 +212,39 @@ def keys_add(
             f"  libtrust kid: {info.libtrust_kid}\n"
             f"  bundle.pem and jwks.json rewritten in {folder}\n"
             "next: restart every registry so it reads them, then "
-            f"`regauth keys activate {info.thumbprint}`"
+            f"`regauth keys activate {_kid_arg(info.thumbprint)}`"
         )
     emit(info.as_dict(), as_json, lambda: click.echo(message))
 
 
-@keys.command("activate")
+def _kid_arg(kid: str) -> str:
+    """A KID as a command line argument: after ``--`` when it starts with ``-`` (an imported
+    key's thumbprint may; regauth makes none that do)."""
+    return f"-- {kid}" if kid.startswith("-") else kid
+
+
+class _KidCommand(click.Command):
+    """A command taking a KID: an unknown option is most likely a KID starting with ``-``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            raise click.UsageError(
+                f"{exc.format_message()}; a KID that starts with - goes after --: "
+                f"regauth keys {self.name} -- KID",
+                ctx,
+            ) from None
+
+
+@keys.command("activate", cls=_KidCommand)
 @click.argument("kid")
 @state_options
 @json_option
 @reports_account_errors
 def keys_activate(kid: str, config_path: Path | None, data_dir: Path | None, as_json: bool) -> None:
-    """Sign with the key KID from now on (a thumbprint, a libtrust ID or a unique prefix).
+    """Sign with the key KID from now on (a thumbprint, a libtrust ID or a unique prefix;
+    put -- before one that starts with -).
 
     Every regauth worker and instance switches on its next request. The key signing until now
     stays published; retire it once the registries trust the new one.
@@ -238,19 +259,20 @@ def keys_activate(kid: str, config_path: Path | None, data_dir: Path | None, as_
     if before is not None and before.id != info.thumbprint:
         lines.append(
             f"the previous key {before.id} stays published: retire it with "
-            f"`regauth keys retire {before.id}`"
+            f"`regauth keys retire {_kid_arg(before.id)}`"
         )
     emit(info.as_dict(), as_json, lambda: click.echo("\n".join(lines)))
 
 
-@keys.command("retire")
+@keys.command("retire", cls=_KidCommand)
 @click.argument("kid")
 @state_options
 @json_option
 @reports_account_errors
 def keys_retire(kid: str, config_path: Path | None, data_dir: Path | None, as_json: bool) -> None:
     """Retire the key KID: published until no token it signed can still be valid, then left
-    out of bundle.pem and jwks.json. The active key cannot be retired."""
+    out of bundle.pem and jwks.json. The active key cannot be retired. Put -- before a KID
+    that starts with -."""
     config, directory, store = _open(config_path, data_dir)
     _ensure(config, directory, store)
     info = store.retire(kid)

@@ -192,8 +192,11 @@ class KeyMaterial:
 
     @classmethod
     def generate(cls, algorithm: str) -> KeyMaterial:
-        """A new key with a self-signed certificate."""
+        """A new key with a self-signed certificate. Its thumbprint never starts with ``-``
+        (one in 64 would), so it can be typed as a command's argument as it is."""
         key = generate_private_key(algorithm)
+        while jwk_thumbprint(public_jwk(key)).startswith("-"):
+            key = generate_private_key(algorithm)
         return cls(key, algorithm, (self_signed_certificate(key),))
 
     @classmethod
