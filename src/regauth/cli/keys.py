@@ -9,7 +9,7 @@ key is not regauth's to manage, and every command refuses.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from regauth.accounts.signing_keys import SigningKeys
     from regauth.config import Config
     from regauth.datadir import DataDir
-    from regauth.keys import KeyInfo, SigningKey
+    from regauth.keys import KeyInfo, KeyMaterial, SigningKey
 
 
 @main.group()
@@ -50,7 +50,9 @@ def _open(config_path: Path | None, data_dir: Path | None) -> tuple[Config, Data
     return config, directory, key_store(config, database)
 
 
-def _ensure(config: Config, directory: DataDir, store: SigningKeys, first: Any = None) -> None:
+def _ensure(
+    config: Config, directory: DataDir, store: SigningKeys, first: KeyMaterial | None = None
+) -> None:
     from regauth.keyring import KeySetupError, ensure_keys
 
     try:
