@@ -1,7 +1,10 @@
-"""The data folder: generated signing keys and certificates, the SQLite database.
+"""The data folder: the SQLite database, the files the registry trusts, and keys of old.
 
 ``regauth serve`` with no configuration works out of the box: the first start creates the
-folder, an ES256 key with a self-signed certificate and the database. Later starts reuse them.
+folder, the database, and an ES256 signing key with a self-signed certificate, stored in the
+database (see :mod:`regauth.keyring`); ``bundle.pem`` and ``jwks.json`` are written here for the
+registry. Data folders of earlier versions hold their generated key as ``token-signing.key``
+and ``token-signing.crt``: :meth:`DataDir.initial_key` hands it to the database once.
 """
 
 from __future__ import annotations
@@ -12,17 +15,18 @@ from pathlib import Path
 
 from regauth.config import Config
 from regauth.keys import (
+    BUNDLE_FILE,
     GENERATED_CERT,
     GENERATED_KEY,
-    generate_key_pair,
+    JWKS_FILE,
+    KeyMaterial,
+    read_material,
     write_self_signed_certificate,
 )
 
-__all__ = ["DEFAULT_DATA_DIR", "DataDir", "DataDirError"]
+__all__ = ["BUNDLE_FILE", "DEFAULT_DATA_DIR", "JWKS_FILE", "DataDir", "DataDirError"]
 
 DEFAULT_DATA_DIR = Path("regauth-data")
-BUNDLE_FILE = "bundle.pem"
-JWKS_FILE = "jwks.json"
 HTPASSWD_FILE = "htpasswd"
 
 
@@ -50,18 +54,27 @@ class DataDir:
     def htpasswd(self) -> Path:
         return self.path / HTPASSWD_FILE
 
-    def signing_key_paths(self, config: Config) -> tuple[Path, Path]:
-        """The key and certificate to sign with, generating whatever the config leaves out."""
+    def configured_key_paths(self, config: Config) -> tuple[Path, Path]:
+        """The configured key (``token.key``) and its certificate, a self-signed one made in
+        the data folder when the configuration gives none."""
         token = config.token
-        if token.key is not None:
-            if token.certificate is not None:
-                return token.key, token.certificate
-            self.ensure()
-            cert = self.path / GENERATED_CERT
-            write_self_signed_certificate(token.key, cert)
-            return token.key, cert
-        key, cert = self.path / GENERATED_KEY, self.path / GENERATED_CERT
-        if not key.exists() or not cert.exists():
-            self.ensure()
-            generate_key_pair(self.path, token.algorithm)
-        return key, cert
+        if token.key is None:
+            raise ValueError("no token.key configured")
+        if token.certificate is not None:
+            return token.key, token.certificate
+        self.ensure()
+        cert = self.path / GENERATED_CERT
+        write_self_signed_certificate(token.key, cert)
+        return token.key, cert
+
+    def has_generated_key(self) -> bool:
+        """An earlier version generated a key here (``token-signing.key`` and ``.crt``)."""
+        return (self.path / GENERATED_KEY).exists() and (self.path / GENERATED_CERT).exists()
+
+    def initial_key(self, algorithm: str) -> KeyMaterial:
+        """The first managed signing key: the one an earlier version generated here, if any
+        (so registries keep trusting its tokens), else a new key for ``algorithm``."""
+        if self.has_generated_key():
+            key, cert = self.path / GENERATED_KEY, self.path / GENERATED_CERT
+            return read_material(key, cert, key_name=GENERATED_KEY, cert_name=GENERATED_CERT)
+        return KeyMaterial.generate(algorithm)

@@ -7,7 +7,7 @@ regauth wired together.
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from regauth.config import Config
-from regauth.keys import SigningKey, jwks_document, write_public
+from regauth.keys import BUNDLE_FILE, JWKS_FILE, SigningKey, write_public, write_trust_files
 
 __all__ = [
     "RegistryAuthSettings",
@@ -26,8 +26,6 @@ __all__ = [
     "write_trust_files",
 ]
 
-BUNDLE_FILE = "bundle.pem"
-JWKS_FILE = "jwks.json"
 CONTAINER_DATA_DIR = "/var/lib/regauth"
 CONTAINER_CONFIG_DIR = "/etc/regauth"
 
@@ -48,15 +46,6 @@ class RegistryAuthSettings:
             "rootcertbundle": self.rootcertbundle,
             "jwks": self.jwks,
         }
-
-
-def write_trust_files(key: SigningKey, out_dir: Path) -> tuple[Path, Path]:
-    """Write the certificate bundle (``rootcertbundle``) and JWKS (registry 3's ``jwks``)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    bundle, jwks = out_dir / BUNDLE_FILE, out_dir / JWKS_FILE
-    write_public(bundle, key.bundle_pem())
-    write_public(jwks, json.dumps(jwks_document([key]), indent=2).encode() + b"\n")
-    return bundle, jwks
 
 
 def settings_for(
@@ -148,7 +137,7 @@ def render_compose(
 
 def write_compose_project(
     config: Config,
-    key: SigningKey,
+    keys: Sequence[SigningKey],
     out_dir: Path,
     *,
     data_dir: Path,
@@ -157,7 +146,7 @@ def write_compose_project(
 ) -> tuple[Path, RegistryAuthSettings]:
     """Write docker-compose.yaml, registry-config.yml and certs/ into ``out_dir``."""
     certs = out_dir / "certs"
-    write_trust_files(key, certs)
+    write_trust_files(keys, certs)
     container_settings = settings_for(
         config, f"/certs/{BUNDLE_FILE}", f"/certs/{JWKS_FILE}", service
     )

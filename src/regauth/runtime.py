@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from regauth.accounts import AccountService
+from regauth.accounts.signing_keys import KEYS_CHANGE, SigningKeys
 from regauth.authn.base import Authenticator
 from regauth.authn.cache import CredentialCache
 from regauth.authn.chain import AuthenticatorChain
@@ -33,15 +34,24 @@ from regauth.authn.static import StaticAccount, StaticUsersAuthenticator
 from regauth.authz.acl import AclAuthorizer
 from regauth.authz.chain import AuthorizerChain
 from regauth.authz.grants import GrantAuthorizer, GrantSnapshot, load_snapshot
+from regauth.clock import Clock, utcnow
 from regauth.config import BruteForceConfig, Config, DelayConfig, acl_warnings
 from regauth.config.reloading import restart_only_changes, with_restart_only_from
 from regauth.credentials.passwords import DEFAULT_BCRYPT_COST, bcrypt_cost, make_dummy_hash
 from regauth.datadir import DataDir, DataDirError
-from regauth.keys import KeyError_, SigningKey, load_signing_key
+from regauth.keyring import KeySetupError, LiveKeys, key_warnings, open_key_ring
+from regauth.keys import (
+    KeyError_,
+    KeyRing,
+    SigningKey,
+    read_material,
+)
+from regauth.oidc.login_state import SECRET_NAME as LOGIN_SECRET_NAME
 from regauth.protocol.jws import JwsSigner
 from regauth.service import TokenService
 from regauth.store.background import BackgroundWriter
 from regauth.store.database import Database, SchemaError
+from regauth.store.server_secrets import server_secret
 from regauth.sync import Change, ChangeWatcher
 
 __all__ = [
@@ -51,7 +61,7 @@ __all__ = [
     "build_runtime",
     "check_identity_providers",
     "check_runtime",
-    "load_keys",
+    "load_key_ring",
     "open_database",
 ]
 
@@ -69,7 +79,10 @@ class StartupError(Exception):
 class Runtime:
     config: Config
     data_dir: DataDir
-    signing_key: SigningKey
+    #: the keys this process signs with and publishes, following the managed keys
+    keys: LiveKeys
+    #: the shared random secret the login cookie's key is derived from
+    login_secret: bytes
     service: TokenService
     acl: AclAuthorizer
     database: Database
@@ -91,6 +104,28 @@ class Runtime:
         if any(c.kind in ("user", "group", "grant", "robot") for c in changes):
             snapshot = await self.database.run(load_snapshot, self.database)
             self.grants.replace(snapshot)
+        if any(c.kind == KEYS_CHANGE for c in changes):
+            await self.reload_keys()
+
+    @property
+    def key_ring(self) -> KeyRing:
+        """What this process signs with and publishes now."""
+        return self.keys.ring
+
+    @property
+    def signing_keys(self) -> SigningKeys | None:
+        """The managed keys in the database; None with a configured key (``token.key``)."""
+        return self.keys.store
+
+    @property
+    def signing_key(self) -> SigningKey:
+        """The key signing now."""
+        return self.keys.ring.active
+
+    async def reload_keys(self) -> None:
+        """The managed keys changed: sign with the active one from the next token on, publish
+        the new set at ``/.well-known/jwks.json`` and in the data folder's trust files."""
+        await self.keys.reload()
 
     def prepare(self, config: Config) -> Prepared:
         """Build what a new configuration decides about token requests (users, htpasswd, ACL
@@ -106,7 +141,7 @@ class Runtime:
             self.database,
             self.writer,
             self.watcher,
-            self.service.signer,
+            self.key_ring.active.signer,
             self.grants.snapshot,
         )
         return Prepared(config, pipeline, needs_restart)
@@ -118,6 +153,8 @@ class Runtime:
         pipeline = prepared.pipeline
         # grants reloaded while the new pipeline was being built
         pipeline.grants.replace(self.grants.snapshot)
+        # and the key that signs now (a rotation may have happened meanwhile)
+        pipeline.service.set_signer(self.key_ring.active.signer)
         self.config = prepared.config
         self.service, self.acl = pipeline.service, pipeline.acl
         self.grants, self.authenticators = pipeline.grants, pipeline.authenticators
@@ -131,6 +168,7 @@ class Runtime:
             self._started = True
 
     async def stop(self) -> None:
+        await self.keys.close()
         if self._started:
             await self.watcher.stop()
             self.writer.close()
@@ -155,19 +193,14 @@ def _check_readable(path: Path | None, key: str) -> None:
         raise StartupError(f"{key}: file not found: {path}")
 
 
-def load_keys(config: Config, data_dir: DataDir) -> SigningKey:
+def load_key_ring(
+    config: Config, data_dir: DataDir, database: Database, *, clock: Clock = utcnow
+) -> tuple[KeyRing, SigningKeys | None]:
+    """The keys to sign with and publish: the configured key, or the managed keys (the first
+    one imported from the data folder or made when the database holds none)."""
     try:
-        key_path, cert_path = data_dir.signing_key_paths(config)
-        return load_signing_key(
-            key_path=key_path,
-            cert_path=cert_path,
-            algorithm=config.token.algorithm,
-            kid_style=config.token.kid,
-            x5c=config.token.x5c,
-        )
-    except KeyError_ as exc:
-        raise StartupError(str(exc)) from None
-    except DataDirError as exc:
+        return open_key_ring(config, data_dir, database, clock)
+    except KeySetupError as exc:
         raise StartupError(str(exc)) from None
 
 
@@ -355,11 +388,15 @@ def build_pipeline(
     return Pipeline(service, acl, grants, authenticators)
 
 
-def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -> Runtime:
+def build_runtime(
+    config: Config, data_dir: DataDir, *, upgrade: bool = False, clock: Clock = utcnow
+) -> Runtime:
+    """Everything a server process needs; ``clock`` is the time the key rotation reads."""
     _check_readable(config.server.certificate, "server.certificate")
     _check_readable(config.server.key, "server.key")
-    signing_key = load_keys(config, data_dir)
     database = open_database(config, data_dir, upgrade=upgrade)
+    key_ring, signing_keys = load_key_ring(config, data_dir, database, clock=clock)
+    keys = LiveKeys(key_ring, signing_keys, data_dir, clock=clock)
     writer = BackgroundWriter(
         database,
         interval=config.audit.flush_interval,
@@ -375,12 +412,13 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
     watcher = ChangeWatcher(database, on_changes, interval=config.database.sync_interval)
     watcher.prime()
     pipeline = build_pipeline(
-        config, database, writer, watcher, signing_key.signer, load_snapshot(database)
+        config, database, writer, watcher, key_ring.active.signer, load_snapshot(database)
     )
     runtime = Runtime(
         config=config,
         data_dir=data_dir,
-        signing_key=signing_key,
+        keys=keys,
+        login_secret=server_secret(database, LOGIN_SECRET_NAME),
         service=pipeline.service,
         acl=pipeline.acl,
         database=database,
@@ -390,14 +428,14 @@ def build_runtime(config: Config, data_dir: DataDir, *, upgrade: bool = False) -
         writer=writer,
         watcher=watcher,
     )
+    # the service of the moment: a reload replaces it
+    keys.on_change = lambda ring: runtime.service.set_signer(ring.active.signer)
     watcher_holder.append(runtime)
     return runtime
 
 
 def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
     """Everything ``build_runtime`` checks, without creating keys; a summary for humans."""
-    from regauth.keys import GENERATED_KEY
-
     _check_readable(config.server.certificate, "server.certificate")
     _check_readable(config.server.key, "server.key")
     summary = [
@@ -405,24 +443,20 @@ def check_runtime(config: Config, data_dir: DataDir) -> list[str]:
         f"realm: {config.server.realm()}",
         f"issuer: {config.token.issuer}; service: {', '.join(config.token.service)}",
     ]
+    key = None
     if config.token.key is not None:
-        if config.token.certificate is not None:
-            try:
-                load_signing_key(
-                    key_path=config.token.key,
-                    cert_path=config.token.certificate,
-                    algorithm=config.token.algorithm,
-                    kid_style=config.token.kid,
-                    x5c=config.token.x5c,
-                )
-            except KeyError_ as exc:
-                raise StartupError(str(exc)) from None
-        else:
-            _check_readable(config.token.key, "token.key")
+        try:  # without token.certificate, a self-signed one in memory: nothing is written
+            key = read_material(
+                config.token.key, config.token.certificate, algorithm=config.token.algorithm
+            ).private_key
+        except KeyError_ as exc:
+            raise StartupError(str(exc)) from None
         summary.append(f"signing key: {config.token.key} ({config.token.algorithm})")
     else:
-        state = "present" if (data_dir.path / GENERATED_KEY).exists() else "created on first start"
-        summary.append(f"signing key: generated in {data_dir.path} ({state})")
+        summary.append(
+            "signing keys: managed in the database (`regauth keys list`; the first start makes one)"
+        )
+    summary += [f"warning: {warning}" for warning in key_warnings(config, key)]
     chain = build_authenticators(config)
     names = [a.name for a in chain.authenticators] + ["database"]
     if any(p.accept_access_tokens for p in config.oidc.providers):

@@ -182,7 +182,7 @@ def _serve(options: ServeOptions, config: Config) -> None:
     runtime = build_runtime(config, options.data_dir, upgrade=options.upgrade)
     providers = check_identity_providers(config)  # a wrong issuer URL stops here
     admin_password = bootstrap_admin(runtime.accounts) if options.config_path is None else None
-    bundle, jwks = write_trust_files(runtime.signing_key, options.data_dir.path)
+    bundle, jwks = write_trust_files(runtime.key_ring.published(), options.data_dir.path)
     print(_banner(runtime, admin_password, bundle, jwks), flush=True)
     configure_logging(config.log.level, config.log.format)
     for problem in acl_warnings(config.acl):

@@ -156,6 +156,11 @@ class TokenService:
     def authorizers(self) -> AuthorizerChain:
         return self._authorizers
 
+    def set_signer(self, signer: JwsSigner) -> None:
+        """Sign every token from now on with ``signer`` (a key rotation); remembered grants
+        are signed with it too, since they keep claims, not tokens."""
+        self._signer = signer
+
     @property
     def generation(self) -> int:
         """Moves on whenever a grant decided before may no longer hold: a cached login was
@@ -190,6 +195,9 @@ class TokenService:
         if credentials is None:
             if request.account:
                 raise InvalidRequest("account given without credentials")
+            # no password check follows to catch up before: do it here, so a change made
+            # elsewhere (such as a new signing key) applies to this request too
+            await self.catch_up()
             return ANONYMOUS
         if request.account and request.account != credentials.username:
             raise InvalidRequest("account does not match the username of the credentials")
@@ -211,6 +219,7 @@ class TokenService:
         token = request.refresh_token
         if refresh is None or token is None:  # pragma: no cover - checked by the caller
             raise UnsupportedGrantType("refresh tokens are not enabled on this server")
+        await self.catch_up()
         limiter = self._authenticators.limiter
         if limiter is None:
             return await refresh.exchange(

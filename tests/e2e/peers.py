@@ -686,16 +686,7 @@ class Registry:
             self.port = free_port()
             self.config = self._build_config()
             self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
-            server = ServerProcess(
-                [self.binary, "serve", str(self.config_path)],
-                log_path=self.log_path,
-                ready_url=f"{self.url}/v2/",
-                verify=self.verify,
-                ready=lambda response: response.status_code in (200, 401),
-                env=env,
-                cwd=self.workdir,
-                start_timeout=self.start_timeout,
-            )
+            server = self._process(env)
             try:
                 self._server = server.start()
                 return self
@@ -709,6 +700,30 @@ class Registry:
         raise RegistryStartError(
             "docker-registry kept failing to bind a port", _tail(self.log_text())
         )
+
+    def _process(self, env: Mapping[str, str]) -> ServerProcess:
+        return ServerProcess(
+            [self.binary, "serve", str(self.config_path)],
+            log_path=self.log_path,
+            ready_url=f"{self.url}/v2/",
+            verify=self.verify,
+            ready=lambda response: response.status_code in (200, 401),
+            env=env,
+            cwd=self.workdir,
+            start_timeout=self.start_timeout,
+        )
+
+    def restart(self, timeout: float = 5.0) -> Self:
+        """Stop and start again on the same port with the same config, as an operator restarts
+        a registry so it reads its ``rootcertbundle`` (and 3.x its ``jwks``) again: the
+        registry reads them only at start."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop(timeout)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+        env.update(self.env)
+        self._server = self._process(env).start()
+        return self
 
     def log_text(self) -> str:
         """Everything the registry has logged so far (access log and application log)."""

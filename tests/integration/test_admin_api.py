@@ -183,6 +183,9 @@ async def test_openapi_and_docs_need_no_credentials(api: Api) -> None:
         "/lockouts": {"get"},
         "/lockouts/{target}": {"delete"},
         "/audit": {"get"},
+        "/keys": {"get", "post"},
+        "/keys/{kid}/activate": {"post"},
+        "/keys/{kid}/retire": {"post"},
         "/whoami": {"get"},
     }
     assert {p.removeprefix(API): set(ops) for p, ops in paths.items()} == expected

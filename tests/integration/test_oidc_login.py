@@ -301,7 +301,7 @@ async def test_wrong_nonce(runtime: Runtime, browser: Browser) -> None:
     """A cookie with a valid MAC but another nonce: the ID token's nonce does not match."""
     start = await browser.start()
     callback = browser.at_provider(start, "alice")
-    codec = LoginStateCodec(derive_key(runtime.signing_key.private_key))
+    codec = LoginStateCodec(derive_key(runtime.login_secret))
     state = codec.decode(browser.cookie(), "corp")
     browser.set_cookie(codec.encode(replace(state, nonce="n" * 43)))
     await assert_refused(runtime, await browser.callback(callback), 401, "nonce")
@@ -320,7 +320,7 @@ async def test_expired_id_token(runtime: Runtime, idp: OidcProvider) -> None:
     async with httpx.AsyncClient(transport=transport, base_url=LOGIN_BASE) as client:
         browser = Browser(client, idp)
         callback = browser.at_provider(await browser.start(), "alice")
-        codec = LoginStateCodec(derive_key(runtime.signing_key.private_key), clock=clock)
+        codec = LoginStateCodec(derive_key(runtime.login_secret), clock=clock)
         state = codec.decode(browser.cookie(), "corp")
         offset[0] = 7200.0
         browser.set_cookie(codec.encode(replace(state, issued_at=int(clock()))))

@@ -29,7 +29,12 @@ def test_zero_config_start(tmp_path: Path) -> None:
         data = tmp_path / "regauth-data"
         assert (data / "bundle.pem").exists()
         assert (data / "jwks.json").exists()
-        assert (data / "token-signing.key").stat().st_mode & 0o077 == 0
+        # the signing key lives in the database, which only its owner may read
+        assert not (data / "token-signing.key").exists()
+        assert (data / "regauth.db").stat().st_mode & 0o077 == 0
+        with sqlite3.connect(data / "regauth.db") as database:
+            keys = database.execute("SELECT id, state FROM signing_keys").fetchall()
+        assert len(keys) == 1 and keys[0][1] == "active"
         with sqlite3.connect(data / "regauth.db") as database:
             stored = database.execute(
                 "SELECT password_hash, is_admin FROM users WHERE username = 'admin'"
@@ -52,10 +57,15 @@ def test_zero_config_start(tmp_path: Path) -> None:
         assert any('"event":"token"' in line for line in log_lines)
         assert all(password not in line for line in log_lines)
     # the second start reuses the key and does not print a password again
-    key = (tmp_path / "regauth-data" / "token-signing.key").read_bytes()
+    bundle = (data / "bundle.pem").read_bytes()
     with RegauthServer(tmp_path, port=free_port()) as again:
         assert "password:" not in again.output()
-    assert (tmp_path / "regauth-data" / "token-signing.key").read_bytes() == key
+        with again.client() as client:
+            jwks = client.get("/.well-known/jwks.json").json()
+    assert [k["kid"] for k in jwks["keys"]] == [
+        jwt.get_unverified_header(ok.json()["token"])["kid"]
+    ]
+    assert (data / "bundle.pem").read_bytes() == bundle
 
 
 def test_data_dir_from_environment(tmp_path: Path) -> None:

@@ -163,22 +163,20 @@ def registry_config(
     out: Path | None,
     service: str | None,
 ) -> None:
-    """Print the registry's auth.token settings and write the files it must trust."""
+    """Print the registry's auth.token settings and write the files it must trust (every
+    published signing key)."""
     from regauth import registry_config as rc
-    from regauth.runtime import StartupError, load_keys
+    from regauth.cli.keys import published_keys
 
     config, directory = load(config_path, data_dir)
     if service is not None and service not in config.token.service:
         fail(f"--service {service!r} is not one of token.service: {config.token.service}")
-    try:
-        key = load_keys(config, directory)
-    except StartupError as exc:
-        fail(str(exc))
+    keys = published_keys(config, directory)
     target = (out or directory.path).resolve()
     if output_format == "compose":
         compose, _ = rc.write_compose_project(
             config,
-            key,
+            keys,
             target,
             data_dir=directory.path,
             config_file=config_path,
@@ -189,7 +187,7 @@ def registry_config(
             f"# written: {compose}, {target / 'registry-config.yml'}, {target / 'certs'}/", err=True
         )
         return
-    bundle, jwks = rc.write_trust_files(key, target)
+    bundle, jwks = rc.write_trust_files(keys, target)
     settings = rc.settings_for(config, bundle, jwks, service)
     click.echo(
         rc.render_env(settings) if output_format == "env" else rc.render_yaml(settings), nl=False

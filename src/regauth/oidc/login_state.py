@@ -4,8 +4,10 @@ A login sends the browser to the provider with a random ``state`` (RFC 6749 sect
 against login CSRF), a random ``nonce`` (OpenID Connect, against ID token replay) and a PKCE
 ``code_challenge`` (RFC 7636, against stolen codes). The three secrets come back to the
 callback in a cookie rather than server memory, so any worker of any instance can finish the
-flow: the cookie is authenticated with HMAC-SHA256 under a key derived (HKDF) from the token
-signing key every instance shares, and expires after ten minutes. It holds no personal data.
+flow: the cookie is authenticated with HMAC-SHA256 under a key derived (HKDF) from a random
+secret made once and shared by every instance through the database (``server_secrets``, named
+:data:`SECRET_NAME`), and expires after ten minutes. It holds no personal data. (The secret is
+not the token signing key: rotating that must not break logins in flight.)
 
 Format: ``base64url(JSON) "." base64url(HMAC(key, "regauth-login." + base64url(JSON)))``.
 """
@@ -23,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import orjson
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 __all__ = [
     "MAX_AGE",
+    "SECRET_NAME",
     "InvalidLoginState",
     "LoginState",
     "LoginStateCodec",
@@ -38,6 +40,8 @@ __all__ = [
 
 #: seconds a login may take between leaving for the provider and coming back
 MAX_AGE = 600
+#: the name of the shared random secret the cookie key is derived from (``server_secrets``)
+SECRET_NAME = "oidc-login-state"  # noqa: S105 - the name of a secret, not one
 _CONTEXT = b"regauth-login."
 _HKDF_INFO = b"regauth oidc login state cookie v1"
 _B64 = re.compile(r"[A-Za-z0-9_-]+")
@@ -82,14 +86,11 @@ class LoginState:
         )
 
 
-def derive_key(private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
-    """A 256-bit HMAC key from the token signing key (the same on every instance)."""
-    material = private_key.private_bytes(
-        serialization.Encoding.DER,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(material)
+def derive_key(secret: bytes) -> bytes:
+    """A 256-bit HMAC key from the shared secret (the same on every instance)."""
+    if len(secret) < 32:
+        raise ValueError("the login state secret must have at least 256 bits")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_HKDF_INFO).derive(secret)
 
 
 class LoginStateCodec:

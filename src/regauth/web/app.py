@@ -7,10 +7,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-import orjson
-
 from regauth.events import TokenEventLog
-from regauth.keys import jwks_document
 from regauth.runtime import Runtime
 from regauth.web.client_address import ClientAddressResolver
 from regauth.web.grant_memo import GrantMemo
@@ -67,7 +64,6 @@ class RegauthApp:
             ),
         )
         self._token = token
-        self._jwks = orjson.dumps(jwks_document([runtime.signing_key]))
         routes: dict[str, Handler] = {
             f"{self._prefix}/auth": token,
             f"{self._prefix}/token": token,
@@ -176,11 +172,14 @@ class RegauthApp:
         )
 
     async def _serve_jwks(self, _scope: Scope, _receive: Receive, send: Send) -> None:
+        # the published keys now: a key rotation (another process's too) shows on the next
+        # request; caches may keep it a minute, so a key added is trusted soon enough
+        await self._runtime.watcher.catch_up()
         await send_bytes(
             send,
             200,
-            self._jwks,
-            [(b"content-type", b"application/json"), (b"cache-control", b"max-age=300")],
+            self._runtime.key_ring.jwks_json(),
+            [(b"content-type", b"application/json"), (b"cache-control", b"max-age=60")],
         )
 
 

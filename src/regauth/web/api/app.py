@@ -11,6 +11,7 @@ from regauth.web.api.audit import router as audit_router
 from regauth.web.api.gate import AdminGate, install_error_handlers
 from regauth.web.api.grants import router as grants_router
 from regauth.web.api.groups import router as groups_router
+from regauth.web.api.keys import router as keys_router
 from regauth.web.api.lockouts import router as lockouts_router
 from regauth.web.api.openapi import openapi_builder
 from regauth.web.api.refresh_tokens import router as refresh_tokens_router
@@ -32,12 +33,14 @@ _ROUTERS = (
     refresh_tokens_router,
     lockouts_router,
     audit_router,
+    keys_router,
     whoami_router,
 )
 
 _DESCRIPTION = (
-    "Users, groups, grants, robots, personal access and refresh tokens, and the audit "
-    "trail. Authenticate with an administrator's unrestricted personal access token: "
+    "Users, groups, grants, robots, personal access and refresh tokens, the audit "
+    "trail, and the token signing keys. Authenticate with an administrator's unrestricted "
+    "personal access token: "
     "`Authorization: Bearer regauth_pat_...` (or HTTP Basic with the username and the "
     'token). Errors are JSON: `{"error": code, "message": sentence}`.'
 )

@@ -68,7 +68,7 @@ class LoginFlow:
         self._accounts = runtime.accounts
         self._clock = clock
         self._http_factory = http_factory
-        self._codec = LoginStateCodec(derive_key(runtime.signing_key.private_key), clock=clock)
+        self._codec = LoginStateCodec(derive_key(runtime.login_secret), clock=clock)
         self._base_url = runtime.config.server.base_url()
         self._providers: dict[str, IdentityProvider] = {}
         self._broken: dict[str, str] = {}
