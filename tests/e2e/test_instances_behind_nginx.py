@@ -84,12 +84,7 @@ def test_three_instances_survive_a_kill_and_share_a_password_change(
     config = _write_config(tmp_path / "regauth.yaml", document)
     common = ("--config", str(config), "--data-dir", str(shared))
     printed = run_regauth("registry-config", *common, "--out", str(trust), cwd=tmp_path, check=True)
-    # every instance signs with the same key (the first registry-config made it)
-    document["token"] = {
-        "key": str(shared / "token-signing.key"),
-        "certificate": str(shared / "token-signing.crt"),
-    }
-    _write_config(config, document)
+    # every instance signs with the same key: the one the database holds (regauth keys)
     for user in ("alice", "bob"):
         run_regauth("user", "add", user, *common, cwd=tmp_path, input=f"{user}-pw\n", check=True)
     run_regauth("user", "add", "ops", "--admin", *common, cwd=tmp_path, input="ops-pw\n")
@@ -106,8 +101,6 @@ def test_three_instances_survive_a_kill_and_share_a_password_change(
         RegauthServer(tmp_path / f"i{n}", config=config, data_dir=shared, port=port)
         for n, port in enumerate(ports)
     ]
-    for server in servers:
-        server.wait_ready()
     body = UPSTREAMS.format(
         servers="\n".join(f"    server 127.0.0.1:{p} max_fails=1 fail_timeout=2s;" for p in ports),
         tries=INSTANCES,
@@ -115,6 +108,8 @@ def test_three_instances_survive_a_kill_and_share_a_password_change(
     auth = registry_auth_from_yaml(printed.stdout)
     assert auth["token"]["realm"] == f"{public}/auth"
     try:
+        for server in servers:
+            server.wait_ready()
         with (
             Nginx(tmp_path / "nginx", body, port=nginx_port),
             Registry(tmp_path / "registry", auth=auth) as registry,
