@@ -214,3 +214,29 @@ async def test_ipv6_clients_are_counted_per_64(runtime: Runtime, client_for: Cli
     assert refused.status_code == 429
     other = await login(client_for(runtime, "2001:db8:1:3::1"), "alice", "alice-pw")
     assert other.status_code == 200
+
+
+async def test_invalid_admin_api_tokens_slow_the_address(
+    runtime: Runtime, client_for: ClientFor
+) -> None:
+    runtime.accounts.create_user("ops", password="ops-password", is_admin=True)
+    good = runtime.accounts.create_token("ops", "api").secret
+    client = client_for(runtime, "203.0.113.20")
+    bad = {"Authorization": "Bearer regauth_pat_" + "z" * 43}
+    for _ in range(9):  # the address's 8 free failures, then a delay
+        assert (await client.get("/api/v1/whoami", headers=bad)).status_code == 401
+    refused = await client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {good}"})
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert "too many" in refused.json()["message"]
+    # another address is not slowed, and the account never locks: tokens cannot be guessed
+    other = client_for(runtime, "203.0.113.21")
+    ok = await other.get("/api/v1/whoami", headers={"Authorization": f"Bearer {good}"})
+    assert ok.status_code == 200
+    # the API's audit filter knows the outcome the limits give
+    throttled = await other.get(
+        "/api/v1/audit",
+        params={"outcome": "throttled"},
+        headers={"Authorization": f"Bearer {good}"},
+    )
+    assert throttled.status_code == 200

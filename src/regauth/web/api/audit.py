@@ -13,7 +13,7 @@ from regauth.web.api.timestamps import parse_time
 
 __all__ = ["router"]
 
-Outcome = Literal["granted", "partial", "denied", "rejected"]  # regauth.audit.OUTCOMES
+Outcome = Literal["granted", "partial", "denied", "rejected", "throttled"]  # audit.OUTCOMES
 
 router = resource_router()
 

@@ -19,6 +19,7 @@ JSON; never FastAPI's 422), 404 and 405 (with every allowed method, not only the
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -36,6 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from regauth.accounts import AccountError
 from regauth.admin_auth import AdminAuthError, parse_admin_authorization, verify_admin_token
+from regauth.authn.guessing import IpAddress, LimitState, Throttled
 from regauth.clock import Clock
 from regauth.runtime import Runtime
 from regauth.web.client_address import ClientAddressResolver
@@ -275,13 +277,27 @@ class AdminGate:
         if scope["path"] in self._public and scope["method"] in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
+        # invalid tokens slow the address that sends them, as on the token endpoint (a token
+        # cannot be guessed, so they never count against an account)
+        limiter = self._runtime.authenticators.limiter
+        limits: LimitState | None = None
         try:
             credentials = parse_admin_authorization(_header(scope, b"authorization"))
+            if limiter is not None:
+                limits = await limiter.check("", self._address(scope), high_entropy=True)
             principal = await self._runtime.database.run(
                 verify_admin_token, self._runtime.database, credentials, self._clock()
             )
+        except Throttled as exc:
+            outcome["reason"] = exc.log_reason
+            retry = {"retry-after": str(exc.retry_after)}
+            await _send_error(send, 429, "too many invalid credentials: try again later", retry)
+            return
         except AdminAuthError as exc:
             outcome["reason"] = exc.reason
+            if limiter is not None and limits is not None and exc.status == 401:
+                with contextlib.suppress(Exception):  # counting must not turn 401 into 500
+                    await limiter.failed(limits)
             headers = {}
             if exc.status == 401:
                 headers["www-authenticate"] = 'Bearer realm="regauth"'
@@ -322,14 +338,17 @@ class AdminGate:
                 break
         return b"".join(chunks)
 
-    def _log(self, scope: Scope, outcome: Mapping[str, Any], started: float) -> None:
+    def _address(self, scope: Scope) -> IpAddress | None:
         client = scope.get("client")
         headers = {
             bytes(k).decode("latin-1").lower(): bytes(v).decode("latin-1")
             for k, v in scope.get("headers", ())
             if k.lower() != b"authorization"
         }
-        address = self._addresses.resolve(client[0] if client else None, headers)
+        return self._addresses.resolve(client[0] if client else None, headers)
+
+    def _log(self, scope: Scope, outcome: Mapping[str, Any], started: float) -> None:
+        address = self._address(scope)
         log.info(
             "admin",
             method=scope.get("method"),
