@@ -39,13 +39,16 @@ def basic_header(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def regauth_config(workdir: Path, cost: int = 10, audit: bool = True) -> Path:
+def regauth_config(
+    workdir: Path, cost: int = 10, audit: bool = True, guessing_limits: bool = True
+) -> Path:
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(cost)).decode()
-    config = workdir / f"regauth-{audit}.yaml"
+    config = workdir / f"regauth-{audit}-{guessing_limits}.yaml"
     config.write_text(
         yaml.safe_dump(
             {
                 "audit": {"enabled": audit},
+                "brute_force": {"enabled": guessing_limits},
                 "users": {USER: {"password": hashed}},
                 "acl": [
                     {"match": {"account": "admin"}, "actions": ["*"]},
@@ -112,8 +115,13 @@ def bench_warm(workdir: Path, workers: int, seconds: float, rounds: int = 5) -> 
         "floor": (start_floor(workdir, workers), "/"),
         "floor_paired_writes": (start_floor(workdir, workers, paired_writes=True), "/"),
     }
-    for name, audit in (("regauth", True), ("regauth_without_audit", False)):
-        config = regauth_config(workdir, audit=audit)
+    variants = (
+        ("regauth", True, True),
+        ("regauth_without_audit", False, True),
+        ("regauth_without_guessing_limits", True, False),
+    )
+    for name, audit, limits in variants:
+        config = regauth_config(workdir, audit=audit, guessing_limits=limits)
         data_dir = workdir / f"warm-data-{name}"
         servers[name] = (start_regauth(workdir, config, workers, data_dir=data_dir), query)
     results: dict[str, Any] = {"rounds": rounds}
@@ -124,6 +132,12 @@ def bench_warm(workdir: Path, workers: int, seconds: float, rounds: int = 5) -> 
             results[f"{name}_over_{floor}"] = round(
                 results[name]["requests_per_second"] / floor_rate, 3
             )
+    results["guessing_limits_cpu_overhead"] = round(
+        results["regauth"]["server_cpu_us"]
+        / max(results["regauth_without_guessing_limits"]["server_cpu_us"], 0.001)
+        - 1,
+        3,
+    )
     return results
 
 
@@ -363,6 +377,8 @@ def markdown(results: dict[str, Any]) -> str:
             ("regauth (every feature on, audit trail included)", warm["regauth"]),
             ("regauth, audit trail off", warm["regauth_without_audit"]),
         ]
+        if "regauth_without_guessing_limits" in warm:
+            rows.append(("regauth, guessing limits off", warm["regauth_without_guessing_limits"]))
         for cost in (10, 5):
             key = f"registry_htpasswd_cost{cost}"
             if key in results:
@@ -381,6 +397,12 @@ def markdown(results: dict[str, Any]) -> str:
             f"**{warm['regauth_over_floor_paired_writes']:.2f}** (audit trail off: "
             f"{warm['regauth_without_audit_over_floor_paired_writes']:.2f})",
         ]
+        if "guessing_limits_cpu_overhead" in warm:
+            lines.append(
+                "- the guessing limits cost "
+                f"**{warm['guessing_limits_cpu_overhead'] * 100:+.1f}%** server CPU per token "
+                "(regauth beside the same server with `brute_force.enabled: false`)"
+            )
         for cost in (10, 5):
             key = f"registry_htpasswd_cost{cost}"
             if key in results:
