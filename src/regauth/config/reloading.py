@@ -29,7 +29,12 @@ RESTART_ONLY = (
     "server.header_timeout",
     "server.body_timeout",
     "server.keepalive_timeout",
+    # the supervisor decides at start whether it watches the file
+    "server.watch_config",
     "database",
+    # the background writer and the log are set up once per process
+    "audit",
+    "log",
     "metrics",
     "token.key",
     "token.certificate",
@@ -66,6 +71,5 @@ def with_restart_only_from(old: Config, new: Config) -> Config:
             for name in ("key", "certificate", "algorithm", "kid", "x5c")
         }
     )
-    return new.model_copy(
-        update={"server": server, "token": token, "database": old.database, "metrics": old.metrics}
-    )
+    sections = {name: getattr(old, name) for name in RESTART_ONLY if "." not in name}
+    return new.model_copy(update={"server": server, "token": token, **sections})
