@@ -36,6 +36,12 @@ _HINT = "use e.g. 30d, 12h, 90m or a number of seconds"
 _TOO_LONG = "longer than 36500d (100 years)"
 
 
+def _show(text: str) -> str:
+    """``text`` quoted for a message: escaped, and at most about 40 characters."""
+    shown = repr(text.strip())
+    return shown if len(shown) <= _MAX_TEXT + 2 else shown[: _MAX_TEXT - 1] + "...'"
+
+
 class OutOfRange(ValueError):
     """A well-formed value outside what regauth accepts (a duration over 100 years, ...)."""
 
@@ -55,13 +61,13 @@ def duration_from_seconds(seconds: float) -> datetime.timedelta:
 
 def parse_duration(text: str) -> datetime.timedelta:
     """``90d``, ``12h``, ``30m``, ``2w``, ``45s`` or plain seconds, from 0 to 100 years."""
-    shown = text.strip()[:_MAX_TEXT]
+    shown = _show(text)
     match = _DURATION.fullmatch(text.strip().lower()) if len(text) <= _MAX_TEXT else None
     if match is None:
-        raise ValueError(f"not a duration: {shown!r} ({_HINT})")
+        raise ValueError(f"not a duration: {shown} ({_HINT})")
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
     if seconds > _MAX_SECONDS:
-        raise OutOfRange(f"duration {shown!r} is {_TOO_LONG}")
+        raise OutOfRange(f"duration {shown} is {_TOO_LONG}")
     return datetime.timedelta(seconds=seconds)
 
 
@@ -108,7 +114,7 @@ def parse_expiry(text: str | None, now: datetime.datetime) -> datetime.datetime 
     moment = _parse_iso(text)
     if moment is None:
         raise ValueError(
-            f"not an expiry: {text.strip()[:_MAX_TEXT]!r} (use a duration such as 30d, a date "
+            f"not an expiry: {_show(text)} (use a duration such as 30d, a date "
             "such as 2027-01-31, or never)"
         )
     return check_expiry(moment, now)
@@ -126,7 +132,7 @@ def parse_moment(text: str, now: datetime.datetime) -> datetime.datetime:
     moment = _parse_iso(text)
     if moment is None:
         raise ValueError(
-            f"not a time: {text.strip()[:_MAX_TEXT]!r} (use a duration such as 1h or 7d, "
+            f"not a time: {_show(text)} (use a duration such as 1h or 7d, "
             "or a date such as 2026-11-25)"
         )
     if moment.tzinfo is None:
@@ -134,4 +140,4 @@ def parse_moment(text: str, now: datetime.datetime) -> datetime.datetime:
     try:
         return moment.astimezone(datetime.UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 lies before the first datetime in UTC
-        raise OutOfRange(f"time out of range: {text.strip()[:_MAX_TEXT]!r}") from None
+        raise OutOfRange(f"time out of range: {_show(text)}") from None
