@@ -785,3 +785,28 @@ def test_fastapi_is_imported_only_when_the_api_is_used() -> None:
         "assert 'fastapi' not in sys.modules, 'fastapi imported eagerly'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+async def test_concrete_paths_come_before_templates(api: Api) -> None:
+    """As OpenAPI matches paths (found by schemathesis): /users/import is the import, whatever
+    the method, never a user named 'import'; the 405 names that route's methods only."""
+    response = await api.call("GET", "/users/import")
+    assert_error(response, 405, "method_not_allowed", "use POST")
+    assert response.headers["allow"] == "POST"
+    members = await api.call("OPTIONS", "/groups/a/members/b")
+    assert_error(members, 405, "method_not_allowed")
+    assert members.headers["allow"] == "DELETE, PUT"
+    group = await api.call("PUT", "/groups/a")
+    assert group.headers["allow"] == "DELETE, GET"
+    assert (await api.call("GET", "/users/root")).status_code == 200
+
+
+async def test_document_states_either_or_fields_and_names(api: Api) -> None:
+    document = (await api.client.get(API + "/openapi.json")).json()
+    schemas = document["components"]["schemas"]
+    assert len(schemas["GrantCreate"]["oneOf"]) == 4
+    assert schemas["TokenCreate"]["not"]["required"] == ["expires_at", "expires_in"]
+    assert schemas["RobotCreate"]["not"]["required"] == ["expires_at", "expires_in"]
+    username = schemas["UserCreate"]["properties"]["username"]
+    assert username["pattern"].startswith("^[A-Za-z0-9]")
+    assert schemas["GroupCreate"]["properties"]["name"]["minLength"] == 1
