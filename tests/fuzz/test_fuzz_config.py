@@ -95,21 +95,19 @@ def _merge(into: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     return into
 
 
-#: documents with real keys holding random values, and anything at all
-document = st.one_of(
-    st.lists(st.tuples(st.sampled_from(KEYS), value), max_size=6).map(
-        lambda pairs: _merge({}, {}) if not pairs else _reduce(pairs)
-    ),
-    st.dictionaries(st.sampled_from(SECTIONS), value, max_size=4),
-    value,
-)
-
-
 def _reduce(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for dotted, leaf in pairs:
         _merge(merged, _nest(dotted, leaf))
     return merged
+
+
+#: documents with real keys holding random values, and anything at all
+document = st.one_of(
+    st.lists(st.tuples(st.sampled_from(KEYS), value), max_size=6).map(_reduce),
+    st.dictionaries(st.sampled_from(SECTIONS), value, max_size=4),
+    value,
+)
 
 
 environ = st.dictionaries(
