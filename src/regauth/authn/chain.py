@@ -35,8 +35,9 @@ __all__ = ["AuthenticationFailed", "AuthenticatorChain", "Overloaded", "is_high_
 
 log = structlog.get_logger("regauth.authn")
 
-#: a compact JWS (an identity provider's access token): three base64url parts
-_JWT = re.compile(r"[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+#: a compact JWS (an identity provider's access token): three base64url parts; the lookbehind
+#: starts a search only where a run of base64url begins, so even search() is linear
+_JWT = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 _TOKEN_PREFIXES = (PAT_PREFIX, ROBOT_PREFIX, REFRESH_PREFIX)
 
 

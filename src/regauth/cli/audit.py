@@ -11,23 +11,16 @@ import click
 from regauth.cli.common import emit, fail, json_option, load, main, print_table, state_options
 
 
-def parse_moment(text: str | None, now: datetime.datetime) -> datetime.datetime | None:
+def _moment(text: str | None, now: datetime.datetime, option: str) -> datetime.datetime | None:
     """``1h``/``7d`` (that long ago), or an ISO 8601 date or time (UTC unless it says)."""
-    from regauth.durations import parse_duration
+    from regauth.durations import parse_moment as parse
 
     if text is None:
         return None
     try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r}: use a duration such as 1h or 7d, or a date such as 2026-11-25"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.UTC)
+        return parse(text, now)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
 
 
 @main.command()
@@ -62,8 +55,8 @@ def audit(
         account=account,
         repository=repository,
         outcome=outcome,
-        since=parse_moment(since, now),
-        until=parse_moment(until, now),
+        since=_moment(since, now, "--since"),
+        until=_moment(until, now, "--until"),
         limit=limit,
     )
     config, directory = load(config_path, data_dir)

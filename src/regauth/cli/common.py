@@ -21,9 +21,69 @@ EXIT_DENIED = 1
 EXIT_USAGE = 2
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: the largest row id a database holds (a signed 64-bit integer)
+MAX_ID = 2**63 - 1
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _UsageError(click.ClickException):
+    """A usage error shown as one line, ``regauth: ...``, with exit status 2."""
+
+    exit_code = EXIT_USAGE
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"regauth: {self.format_message()}", file=file, err=True)
+
+
+class _OneLineErrors(click.Group):
+    """The top-level group: bad input (an unknown option, a value out of range) is one line on
+    stderr and exit status 2, not click's usage block."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _UsageError(_one_line(exc)) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _UsageError(_one_line(exc)) from None
+
+
+def _one_line(exc: click.UsageError) -> str:
+    return " ".join(exc.format_message().split())
+
+
+class RowId(click.ParamType):  # type: ignore[type-arg]  # generic from click 8.2 on
+    """A database row id: a whole number from 1 to 2**63 - 1 (larger ones overflow the
+    database's integer, so they are refused here)."""
+
+    name = "id"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            if not text.isascii() or not text.isdigit() or len(text) > 19:
+                self.fail(f"{str(value)[:40]!r} is not an id (a whole number from 1)", param, ctx)
+            number = int(text)
+        if not 1 <= number <= MAX_ID:
+            self.fail(f"{str(value)[:40]!r} is not an id (a whole number from 1)", param, ctx)
+        return number
+
+
+ROW_ID = RowId()
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="regauth")
 def main() -> None:
     """regauth: token authentication for Docker/OCI registries."""
@@ -81,7 +141,7 @@ def parse_expires(text: str | None) -> Any:
     try:
         return parse_expiry(text, utcnow())
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--expires") from None
+        fail(f"--expires: {exc}")
 
 
 def load(config_path: Path | None, data_dir: Path | None) -> tuple[Config, DataDir]:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from regauth.cli.common import (
+    ROW_ID,
     account_service,
     emit,
     json_option,
@@ -88,7 +89,7 @@ def grant_add(
 
 
 @grant.command("remove")
-@click.argument("grant_id", type=int)
+@click.argument("grant_id", type=ROW_ID)
 @state_options
 @reports_account_errors
 def grant_remove(grant_id: int, config_path: Path | None, data_dir: Path | None) -> None:

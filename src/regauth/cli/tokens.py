@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from regauth.cli.common import (
+    ROW_ID,
     account_service,
     emit,
     fail,
@@ -121,7 +122,7 @@ def token_list(
 
 
 @token.command("revoke")
-@click.argument("token_id", type=int)
+@click.argument("token_id", type=ROW_ID)
 @state_options
 @reports_account_errors
 def token_revoke(token_id: int, config_path: Path | None, data_dir: Path | None) -> None:
@@ -173,7 +174,7 @@ def refresh_token_list(
 
 
 @refresh_token.command("revoke")
-@click.argument("token_id", type=int, required=False)
+@click.argument("token_id", type=ROW_ID, required=False)
 @click.option("--user", "username", default=None, help="Revoke all of this user's.")
 @state_options
 @reports_account_errors

@@ -12,12 +12,12 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationInfo, model_validator
 
+from regauth.durations import duration_from_seconds, parse_duration
 from regauth.protocol.secret import Secret
 
 __all__ = [
@@ -112,18 +112,12 @@ def parse_ip_pattern(value: str) -> IpNetwork:
 
 
 def _duration(value: Any) -> Any:
+    """The one duration parser (:mod:`regauth.durations`): range-checked, never an overflow."""
     if isinstance(value, datetime.timedelta):
         return value
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 14d, 12h or a number of seconds")
-    if isinstance(value, int | float):
-        return datetime.timedelta(seconds=value)
     if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", value.lower())
-        if match:
-            unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-            return datetime.timedelta(seconds=int(match.group(1)) * unit)
-    raise ValueError("expected a duration such as 14d, 12h or a number of seconds")
+        return parse_duration(value)
+    return duration_from_seconds(value)
 
 
 #: a duration: ``14d``, ``12h``, ``30m``, ``45s``, ``2w`` or a number of seconds

@@ -36,8 +36,17 @@ def _format_location(location: tuple[int | str, ...]) -> str:
         elif part in ("function-after", "function-before") or "[" in str(part):
             continue
         else:
-            text += f".{part}" if text else str(part)
+            text += f".{_key(part)}" if text else _key(part)
     return text or "(top level)"
+
+
+def _key(part: Any) -> str:
+    """A key as it may appear in a one-line message: quoted if it is not plain printable text."""
+    name = str(part)
+    if name.isprintable() and name.strip() == name and 0 < len(name) <= 64:
+        return name
+    shown = repr(name)
+    return shown if len(shown) <= 66 else shown[:63] + "...'"
 
 
 def _describe(error: Mapping[str, Any]) -> str:
@@ -132,6 +141,12 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        try:
+            hash(key)
+        except TypeError:  # a list or mapping as a key ("? [a]"): PyYAML's own error, not ours
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be text, not a list or mapping", key_node.start_mark
+            ) from None
         if key in seen:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(

@@ -37,7 +37,8 @@ from regauth.oidc.provider import VerifiedToken
 
 __all__ = ["GitHubProvider"]
 
-_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+#: the next page in a Link header; ``[^<>]`` ends each try at the next ``<`` (linear search)
+_NEXT = re.compile(r'<([^<>]+)>\s*;\s*rel="next"')
 _API_HEADERS = {
     "accept": "application/vnd.github+json",
     "x-github-api-version": "2022-11-28",

@@ -53,7 +53,8 @@ ALGORITHMS = (
     "EdDSA",
 )
 _EC_CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
-_JWS = re.compile(r"[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+")
+#: three base64url parts; the lookbehind keeps even search() linear (tried only where a run begins)
+_JWS = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+")
 #: larger than any access or ID token seen in the wild
 MAX_TOKEN_LENGTH = 16 * 1024
 

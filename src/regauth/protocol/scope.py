@@ -57,8 +57,8 @@ class Scope:
 
 def _clip(text: str, limit: int = 80) -> str:
     """A printable, bounded rendering of client input for error messages."""
-    shown = text if len(text) <= limit else text[:limit] + "..."
-    return shown.encode("unicode_escape").decode("ascii").replace("'", "\\'")
+    escaped = text[: limit + 1].encode("unicode_escape").decode("ascii").replace("'", "\\'")
+    return escaped if len(escaped) <= limit else escaped[:limit] + "..."
 
 
 def parse_scope(text: str) -> Scope:

@@ -7,8 +7,6 @@ while talking to the directory becomes :class:`~regauth.protocol.errors.BackendU
 
 from __future__ import annotations
 
-import re
-
 from regauth.protocol.errors import BackendUnavailable
 
 __all__ = ["ConnectionRefused", "LdapConfigError", "describe", "unavailable"]
@@ -29,12 +27,20 @@ def unavailable(reason: str) -> BackendUnavailable:
     )
 
 
-_WRAPPED = re.compile(r"""\((['"])(.*)\1,\)""", re.DOTALL)
+def _unwrapped(text: str) -> str | None:
+    """The inside of ``('...',)`` or ``("...",)``, or None (a regular expression with a
+    backreference took quadratic time on long text)."""
+    if len(text) >= 5 and text[0] == "(" and text[1] in "'\"" and text.endswith(text[1] + ",)"):
+        return text[2:-3]
+    return None
 
 
 def describe(exc: BaseException) -> str:
     """The error's text; ldap3 re-raises errors wrapped in tuples (``"('error',)"``)."""
     text = str(exc).strip() or type(exc).__name__
-    while (wrapped := _WRAPPED.fullmatch(text)) is not None:
-        text = wrapped.group(2)
+    for _ in range(8):  # ldap3 wraps once or twice; a bound keeps odd text linear
+        inner = _unwrapped(text)
+        if inner is None:
+            break
+        text = inner
     return text[:300]

@@ -8,7 +8,12 @@ from fastapi import FastAPI
 from regauth.clock import Clock, utcnow
 from regauth.runtime import Runtime
 from regauth.web.api.audit import router as audit_router
-from regauth.web.api.gate import AdminGate, install_error_handlers
+from regauth.web.api.gate import (
+    AdminGate,
+    RoutePrecedence,
+    RouteTable,
+    install_error_handlers,
+)
 from regauth.web.api.grants import router as grants_router
 from regauth.web.api.groups import router as groups_router
 from regauth.web.api.keys import router as keys_router
@@ -42,7 +47,10 @@ _DESCRIPTION = (
     "trail, and the token signing keys. Authenticate with an administrator's unrestricted "
     "personal access token: "
     "`Authorization: Bearer regauth_pat_...` (or HTTP Basic with the username and the "
-    'token). Errors are JSON: `{"error": code, "message": sentence}`.'
+    'token). Errors are JSON: `{"error": code, "message": sentence}`. '
+    "A method a path does not take is answered 405 with an `Allow` header naming the methods "
+    "it takes; a path names the route whose template matches it most literally "
+    "(`/users/import` is the import, never a user named `import`)."
 )
 
 
@@ -64,6 +72,7 @@ def create_admin_api(runtime: Runtime, *, clock: Clock = utcnow) -> FastAPI:
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]
     routes = [route for router in _ROUTERS for route in router.routes]
     install_error_handlers(app, base=base, routes=routes)
+    app.add_middleware(RoutePrecedence, table=RouteTable(base, routes))
     app.add_middleware(
         AdminGate,
         runtime=runtime,

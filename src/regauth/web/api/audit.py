@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from fastapi.responses import JSONResponse
@@ -16,6 +16,8 @@ __all__ = ["router"]
 Outcome = Literal["granted", "partial", "denied", "rejected", "throttled"]  # audit.OUTCOMES
 
 router = resource_router()
+#: in the document: a date-time (a date such as 2026-11-25 is taken too)
+_TIME: dict[str, Any] = {"json_schema_extra": {"format": "date-time"}}
 
 
 @router.get("/audit", tags=["audit"], response_model=None)
@@ -24,8 +26,8 @@ async def audit(
     account: Annotated[str | None, Query(max_length=256)] = None,
     repository: Annotated[str | None, Query(max_length=255)] = None,
     outcome: Annotated[Outcome | None, Query()] = None,
-    since: Annotated[str | None, Query(max_length=64, description="ISO 8601")] = None,
-    until: Annotated[str | None, Query(max_length=64, description="ISO 8601")] = None,
+    since: Annotated[str | None, Query(max_length=64, description="ISO 8601", **_TIME)] = None,
+    until: Annotated[str | None, Query(max_length=64, description="ISO 8601", **_TIME)] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> JSONResponse:
     """Token decisions, newest first."""

@@ -8,7 +8,7 @@ routes answer with the account service's views (:mod:`regauth.accounts`) as JSON
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,24 +35,78 @@ __all__ = [
 
 #: printable text: no control characters (PostgreSQL refuses NUL; logs and terminals the rest)
 _PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
-Name = Annotated[str, Field(max_length=128)]
-Password = Annotated[str, Field(max_length=1024, json_schema_extra={"format": "password"})]
-Email = Annotated[str, Field(max_length=320, pattern=_PRINTABLE)]
+
+
+def _documented(**schema: Any) -> dict[str, Any]:
+    """Constraints for the OpenAPI document only: the account checks enforce them with their
+    own sentences (``invalid username 'x': ...``), which pydantic's would replace."""
+    return {"json_schema_extra": schema}
+
+
+#: the rules of :mod:`regauth.accounts.checks`, in the document
+USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
+ROBOT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+#: 1 to 128 printable characters, no ':', no space at either end
+GROUP_NAME_PATTERN = r"^[^\s:\x00-\x1f\x7f]([^:\x00-\x1f\x7f]{0,126}[^\s:\x00-\x1f\x7f])?$"
+TOKEN_NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"  # noqa: S105 - a token name's rule
+#: :func:`regauth.patterns.repository.validate_repository_pattern`: no '//'
+REPOSITORY_PATTERN = r"^[a-z0-9*?][a-z0-9._*?:-]*(/[a-z0-9._*?:-]+)*/?$"
+EMAIL_PATTERN = r"^([^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255})?$"
+DURATION_PATTERN = r"^[0-9]{1,12}[ ]?[smhdw]?$"
+_BCRYPT = r"\$2[aby]\$[0-9]{2}\$[./A-Za-z0-9]{53}"
+_ARGON2ID = r"\$argon2id\$v=[0-9]+\$m=[0-9]+,t=[0-9]+,p=[0-9]+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+"
+HASH_PATTERN = f"^({_BCRYPT}|{_ARGON2ID})$"
+
+Username = Annotated[str, Field(max_length=128, **_documented(pattern=USERNAME_PATTERN))]
+GroupName = Annotated[
+    str, Field(max_length=128, **_documented(minLength=1, pattern=GROUP_NAME_PATTERN))
+]
+RobotName = Annotated[str, Field(max_length=64, **_documented(pattern=ROBOT_NAME_PATTERN))]
+TokenName = Annotated[str, Field(max_length=128, **_documented(pattern=TOKEN_NAME_PATTERN))]
+Password = Annotated[
+    str, Field(max_length=1024, json_schema_extra={"format": "password", "minLength": 1})
+]
+Email = Annotated[
+    str,
+    Field(max_length=320, pattern=_PRINTABLE, **_documented(pattern=EMAIL_PATTERN)),
+]
 Description = Annotated[str, Field(max_length=500, pattern=_PRINTABLE)]
-Pattern = Annotated[str, Field(max_length=255, examples=["team/*"])]
+Pattern = Annotated[
+    str,
+    Field(
+        max_length=255, examples=["team/*"], **_documented(minLength=1, pattern=REPOSITORY_PATTERN)
+    ),
+]
 Role = Literal["pull", "push", "delete", "admin"]
 Action = Literal["pull", "push", "delete"]
 ExpiresAt = Annotated[
     str,
     Field(
         max_length=64,
-        description="ISO 8601 date or time; without a zone it is UTC",
+        description="ISO 8601 date or time (2027-01-31 is taken too); without a zone it is "
+        "UTC. It must lie in the future, at most 100 years ahead (else 400 naming the field)",
         examples=["2027-01-31T00:00:00Z"],
+        json_schema_extra={"format": "date-time"},
     ),
 ]
 ExpiresIn = Annotated[
-    str, Field(max_length=32, description="a duration: 30d, 12h, 90m, 2w", examples=["90d"])
+    str,
+    Field(
+        max_length=32,
+        description="a duration from now: 30d, 12h, 90m, 2w or seconds; more than 0 and at "
+        "most 36500d (else 400 naming the field)",
+        examples=["90d"],
+        json_schema_extra={"minLength": 1, "pattern": DURATION_PATTERN},
+    ),
 ]
+#: expires_at and expires_in are alternatives: a body may give one of them, not both
+_ONE_EXPIRY: dict[str, Any] = {
+    "not": {
+        "required": ["expires_at", "expires_in"],
+        "properties": {"expires_at": {"type": "string"}, "expires_in": {"type": "string"}},
+    },
+    "description": "give expires_at or expires_in, not both; neither: no expiry",
+}
 
 
 class _Body(BaseModel):
@@ -60,7 +114,7 @@ class _Body(BaseModel):
 
 
 class UserCreate(_Body):
-    username: Name
+    username: Username
     password: Password | None = None
     email: Email | None = None
     is_admin: bool = False
@@ -78,8 +132,11 @@ class PasswordChange(_Body):
 
 
 class ImportedUser(_Body):
-    username: Name
-    password_hash: Annotated[str, Field(max_length=255, pattern=_PRINTABLE)]
+    username: Username
+    password_hash: Annotated[
+        str,
+        Field(max_length=255, pattern=_PRINTABLE, **_documented(pattern=HASH_PATTERN)),
+    ]
 
 
 class UserImport(_Body):
@@ -88,14 +145,47 @@ class UserImport(_Body):
 
 
 class GroupCreate(_Body):
-    name: Name
+    name: GroupName
     description: Description | None = None
 
 
+def _one_subject(subject: str) -> dict[str, Any]:
+    others = [name for name in ("user", "group", "robot") if name != subject]
+    return {
+        "required": [subject],
+        "properties": {
+            subject: {"type": "string"},
+            **{name: {"type": "null"} for name in others},
+            "public": {"const": False},
+        },
+    }
+
+
+_EXACTLY_ONE_SUBJECT: dict[str, Any] = {
+    "description": "exactly one of user, group, robot, or public: true",
+    "oneOf": [
+        *(_one_subject(subject) for subject in ("user", "group", "robot")),
+        {
+            "required": ["public"],
+            "properties": {
+                "public": {"const": True},
+                "role": {"const": "pull"},
+                **{name: {"type": "null"} for name in ("user", "group", "robot")},
+            },
+        },
+    ],
+}
+
+
 class GrantCreate(_Body):
-    user: Name | None = None
-    group: Name | None = None
-    robot: Name | None = None
+    """A role on a repository pattern for exactly one of user, group, robot, or public (anyone,
+    without logging in; role pull only)."""
+
+    model_config = ConfigDict(json_schema_extra=_EXACTLY_ONE_SUBJECT)
+
+    user: Username | None = None
+    group: GroupName | None = None
+    robot: RobotName | None = None
     public: bool = False
     pattern: Pattern
     role: Role
@@ -107,7 +197,9 @@ class RobotGrant(_Body):
 
 
 class RobotCreate(_Body):
-    name: Annotated[str, Field(max_length=64)]
+    model_config = ConfigDict(json_schema_extra=_ONE_EXPIRY)
+
+    name: RobotName
     description: Description | None = None
     expires_at: ExpiresAt | None = None
     expires_in: ExpiresIn | None = None
@@ -115,12 +207,19 @@ class RobotCreate(_Body):
 
 
 class TokenCreate(_Body):
-    user: Name
-    name: Name
+    model_config = ConfigDict(json_schema_extra=_ONE_EXPIRY)
+
+    user: Username
+    name: TokenName
     expires_at: ExpiresAt | None = None
     expires_in: ExpiresIn | None = None
-    repositories: Annotated[list[Pattern], Field(max_length=100)] | None = None
-    actions: Annotated[list[Action], Field(max_length=3)] | None = None
+    repositories: (
+        Annotated[list[Pattern], Field(max_length=100, **_documented(minItems=1))] | None
+    ) = None
+    actions: (
+        Annotated[list[Action], Field(max_length=3, **_documented(minItems=1, uniqueItems=True))]
+        | None
+    ) = None
 
 
 # ------------------------------------------------------- response shapes (the OpenAPI document)

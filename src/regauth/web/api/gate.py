@@ -20,6 +20,7 @@ JSON; never FastAPI's 422), 404 and 405 (with every allowed method, not only the
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -47,6 +48,8 @@ __all__ = [
     "PRINCIPAL_KEY",
     "AdminGate",
     "ApiError",
+    "RoutePrecedence",
+    "RouteTable",
     "error_response",
     "install_error_handlers",
     "validation_message",
@@ -127,22 +130,67 @@ async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse
     return error_response(400, message, code=code)
 
 
-class _HttpErrorHandler:
-    """404 and 405 as the API's errors; a 405 names every method some route takes on the path
-    (Starlette names only the first route's)."""
+class RouteTable:
+    """Which route a path belongs to, as OpenAPI matches paths: concrete before templated.
+
+    Of the route templates matching a path, the one with the most literal characters wins
+    (``/users/import`` over ``/users/{username}``, ``/groups/{name}/members/{username}`` over
+    ``/groups/{name}``), whatever the method; its methods are the path's ``Allow``.
+    """
 
     def __init__(self, base: str, routes: Sequence[BaseRoute]) -> None:
         self._base = base
-        self._routes = [route for route in routes if isinstance(route, APIRoute)]
+        templates: dict[str, tuple[Any, set[str], int]] = {}
+        for route in routes:
+            if isinstance(route, APIRoute):
+                literal = len(re.sub(r"\{[^}]*\}", "", route.path))
+                entry = templates.setdefault(route.path, (route.path_regex, set(), literal))
+                entry[1].update(route.methods or ())
+        self._templates = sorted(templates.values(), key=lambda entry: -entry[2])
+
+    def allowed_methods(self, path: str) -> set[str] | None:
+        """The methods the path's route takes, or None when no route matches it."""
+        if not path.startswith(self._base):
+            return None
+        relative = path[len(self._base) :]
+        for regex, methods, _ in self._templates:
+            if regex.match(relative):
+                return methods
+        return None
+
+
+class RoutePrecedence:
+    """Answer 405 (with ``Allow``) for a method the path's own route does not take, instead of
+    letting a less specific template serve it (``GET /users/import`` is not user ``import``)."""
+
+    def __init__(self, app: ASGIApp, *, table: RouteTable) -> None:
+        self.app = app
+        self._table = table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            allowed = self._table.allowed_methods(str(scope["path"]))
+            if allowed is not None and scope["method"] not in allowed:
+                path = str(scope["path"])[:200]
+                methods = ", ".join(sorted(allowed))
+                await _send_error(
+                    send,
+                    405,
+                    f"method {str(scope['method'])[:20]} is not allowed on {path}; use {methods}",
+                    {"allow": methods},
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+class _HttpErrorHandler:
+    """404 and 405 as the API's errors; a 405 names every method the path's route takes."""
+
+    def __init__(self, table: RouteTable) -> None:
+        self._table = table
 
     def allowed_methods(self, request: Request) -> str:
-        path = str(request.scope["path"])
-        methods: set[str] = set()
-        if path.startswith(self._base):
-            for route in self._routes:
-                if route.path_regex.match(path[len(self._base) :]):
-                    methods |= route.methods or set()
-        return ", ".join(sorted(methods))
+        return ", ".join(sorted(self._table.allowed_methods(str(request.scope["path"])) or ()))
 
     async def __call__(self, request: Request, exc: Exception) -> JSONResponse:
         if not isinstance(exc, StarletteHTTPException):  # registered for this type only
@@ -194,7 +242,7 @@ def install_error_handlers(app: FastAPI, *, base: str, routes: Sequence[BaseRout
     ``routes`` are the API's routes, their paths relative to ``base`` (``{path_prefix}/api/v1``).
     """
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _HttpErrorHandler(base, routes))
+    app.add_exception_handler(StarletteHTTPException, _HttpErrorHandler(RouteTable(base, routes)))
     app.add_exception_handler(AccountError, _on_account_error)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(OperationalError, _on_database_unavailable)

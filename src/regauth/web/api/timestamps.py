@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 
 from regauth.accounts import InvalidInput
-from regauth.durations import parse_duration
+from regauth.durations import check_expiry, parse_duration
 
 __all__ = ["expiry", "parse_time"]
 
@@ -41,16 +41,12 @@ def expiry(
     """The expiry a body asks for (a moment or a duration from ``now``, not both), or None."""
     if expires_at is not None and expires_in is not None:
         raise InvalidInput("give expires_at or expires_in, not both")
-    if expires_at is not None:
-        return parse_time(expires_at, "body.expires_at")
-    if expires_in is None:
-        return None
     try:
-        moment = now + parse_duration(expires_in)
+        if expires_at is not None:
+            return check_expiry(parse_time(expires_at, "body.expires_at"), now)
+        if expires_in is None:
+            return None
+        return check_expiry(now + parse_duration(expires_in), now)
     except ValueError as exc:
-        raise InvalidInput(f"body.expires_in: {exc}") from None
-    except OverflowError:
-        raise InvalidInput("body.expires_in: too far in the future") from None
-    if moment <= now:
-        raise InvalidInput("body.expires_in: the expiry must be in the future")
-    return moment
+        field = "body.expires_at" if expires_at is not None else "body.expires_in"
+        raise InvalidInput(f"{field}: {exc}") from None
