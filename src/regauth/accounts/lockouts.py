@@ -39,15 +39,16 @@ DEFAULT_LIMIT = 1000
 MAX_LIMIT = 100_000
 #: the kinds of counter, as the configuration's ``brute_force:`` sections name them
 KINDS = {PAIR: "account_address", ACCOUNT: "account", ADDRESS: "address"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: what can only have been meant as an IP network
-_NETWORK = re.compile(r"[0-9A-Fa-f:.]+/[0-9]+")
+#: (the lookbehind keeps a search linear: a run of such characters is tried from its start only)
+_NETWORK = re.compile(r"(?<![0-9A-Fa-f:.])[0-9A-Fa-f:.]+/[0-9]+")
 
 
 def parse_target(text: str) -> tuple[str, str]:
     """``("account", key)`` or ``("address", key)`` for what ``regauth lockout clear`` was
     given; InvalidInput for something that is neither."""
-    if not text.strip():
+    if not text.strip(" \t\r\n\x0b\x0c"):
         raise InvalidInput("give an account name or an IP address")
     if _CONTROL.search(text):
         raise InvalidInput("an account name or address has no control characters")

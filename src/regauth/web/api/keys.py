@@ -34,8 +34,9 @@ router = resource_router()
 KeyId = Annotated[
     str,
     Path(
-        min_length=1,
+        min_length=4,
         max_length=128,
+        pattern=r"^[A-Za-z0-9:_-]+$",
         description="a thumbprint, a libtrust ID, or a unique prefix (4 characters at least)",
     ),
 ]

@@ -49,6 +49,8 @@ async def clear_lockouts(
         Path(
             min_length=1,
             max_length=256,
+            # no control characters; not only spaces (ASCII classes: the same in every engine)
+            pattern=r"^[\x20-\x7e\xa0-\uffff]*[\x21-\x7e\xa0-\uffff][\x20-\x7e\xa0-\uffff]*$",
             description="an account name (any case), an IPv4 address, or an IPv6 address or "
             "its /64",
         ),

@@ -117,6 +117,16 @@ _COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
         (403, "Not an administrator, or a limited token"),
     )
 }
+_COMMON_ERRORS[429] = {
+    "model": ErrorBody,
+    "description": "Too many invalid credentials from this address lately (guessing limits)",
+    "headers": {
+        "Retry-After": {
+            "description": "Seconds until this address may try again",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "Not found"}}
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorBody, "description": "Conflict"}}
 
