@@ -8,6 +8,8 @@
     sso        ``oidc:`` (single sign-on providers)
     operation  ``log:``, ``metrics:``, ``credential_cache:``
     limits     ``brute_force:`` (the guessing limits)
+    registry   ``registry:`` (the registry's addresses, notification secret) and ``events:``
+    console    ``console:`` (the web console and its sessions)
     acl        ``acl:`` rules: match conditions, placeholders, capture groups
     root       :class:`Config`, the whole document
     loading    :func:`load_config` / :func:`parse_config`: YAML, ``REGAUTH_<SECTION>__<KEY>``
@@ -26,10 +28,12 @@ from regauth.config.base import (
     parse_host_port,
     parse_ip_pattern,
 )
+from regauth.config.console import ConsoleConfig
 from regauth.config.directory import LdapConfig
 from regauth.config.limits import AccountLockoutConfig, BruteForceConfig, DelayConfig
 from regauth.config.loading import ENV_NESTING, ENV_PREFIX, load_config, parse_config
 from regauth.config.operation import CredentialCacheConfig, LogConfig, MetricsConfig
+from regauth.config.registry import EventsConfig, RegistryConfig
 from regauth.config.root import Config
 from regauth.config.server import PROXY_HEADERS, ServerConfig, TokenConfig
 from regauth.config.sso import OidcConfig, OidcProviderConfig
@@ -53,10 +57,12 @@ __all__ = [
     "BruteForceConfig",
     "Config",
     "ConfigError",
+    "ConsoleConfig",
     "CredentialCacheConfig",
     "DatabaseConfig",
     "DelayConfig",
     "Duration",
+    "EventsConfig",
     "GrantsConfig",
     "IpNetwork",
     "LdapConfig",
@@ -67,6 +73,7 @@ __all__ = [
     "OidcConfig",
     "OidcProviderConfig",
     "RefreshTokensConfig",
+    "RegistryConfig",
     "SecretStr",
     "ServerConfig",
     "StaticUser",

@@ -95,6 +95,7 @@ def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
 
 _PATH_KEYS = {
     ("ldap", "ca_file"),
+    ("registry", "ca_file"),
     ("server", "certificate"),
     ("server", "key"),
     ("token", "certificate"),

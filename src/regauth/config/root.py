@@ -8,9 +8,11 @@ from pydantic import Field, field_validator
 
 from regauth.config.acl import AclRule
 from regauth.config.base import Model
+from regauth.config.console import ConsoleConfig
 from regauth.config.directory import LdapConfig
 from regauth.config.limits import BruteForceConfig
 from regauth.config.operation import CredentialCacheConfig, LogConfig, MetricsConfig
+from regauth.config.registry import EventsConfig, RegistryConfig
 from regauth.config.server import ServerConfig, TokenConfig
 from regauth.config.sso import OidcConfig
 from regauth.config.stores import (
@@ -42,6 +44,9 @@ class Config(Model):
     log: LogConfig = Field(default_factory=LogConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     brute_force: BruteForceConfig = Field(default_factory=BruteForceConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
 
     @field_validator("users")
     @classmethod
