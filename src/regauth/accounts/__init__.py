@@ -22,6 +22,12 @@ from regauth.accounts.checks import (
     check_token_name,
     check_username,
 )
+from regauth.accounts.console_sessions import (
+    CONSOLE_SESSION_PREFIX,
+    ConsoleSessionView,
+    LiveSession,
+    SessionStart,
+)
 from regauth.accounts.errors import AccountError, Conflict, InvalidInput, NotFound
 from regauth.accounts.service import AccountService
 from regauth.accounts.views import (
@@ -38,21 +44,25 @@ from regauth.accounts.views import (
 
 __all__ = [
     "ACTIONS",
+    "CONSOLE_SESSION_PREFIX",
     "MAX_DESCRIPTION",
     "MAX_PASSWORD",
     "ROLES",
     "AccountError",
     "AccountService",
     "Conflict",
+    "ConsoleSessionView",
     "Created",
     "GrantView",
     "GroupView",
     "InvalidInput",
+    "LiveSession",
     "LockoutView",
     "LockoutsCleared",
     "NotFound",
     "RefreshTokenView",
     "RobotView",
+    "SessionStart",
     "TokenView",
     "UserView",
     "check_description",

@@ -20,6 +20,12 @@ from collections.abc import Callable, Sequence
 from typing import ParamSpec, TypeVar
 
 from regauth.accounts.access_tokens import AccessTokens
+from regauth.accounts.console_sessions import (
+    ConsoleSessions,
+    ConsoleSessionView,
+    LiveSession,
+    SessionStart,
+)
 from regauth.accounts.external import ExternalUsers
 from regauth.accounts.grants import Grants
 from regauth.accounts.groups import Groups
@@ -67,6 +73,7 @@ class AccountService:
         self._tokens = AccessTokens(database, clock)
         self._refresh_tokens = RefreshTokens(database, clock)
         self._lockouts = Lockouts(database, clock)
+        self._console_sessions = ConsoleSessions(database, clock)
 
     @property
     def database(self) -> Database:
@@ -287,3 +294,37 @@ class AccountService:
     def clear_lockouts(self, target: str) -> LockoutsCleared:
         """Lift every block and count of an account or an address (IPv6: its /64)."""
         return self._lockouts.clear_lockouts(target)
+
+    # ------------------------------------------------------------------- console sessions
+
+    def start_console_session(
+        self,
+        start: SessionStart,
+        *,
+        absolute_lifetime: datetime.timedelta,
+        max_per_user: int,
+    ) -> tuple[str, ConsoleSessionView]:
+        return self._console_sessions.start_session(
+            start, absolute_lifetime=absolute_lifetime, max_per_user=max_per_user
+        )
+
+    def find_console_session(
+        self, secret: str, *, idle_lifetime: datetime.timedelta
+    ) -> LiveSession | None:
+        return self._console_sessions.find_session(secret, idle_lifetime=idle_lifetime)
+
+    def list_console_sessions(
+        self, username: str | None = None, *, include_ended: bool = False
+    ) -> list[ConsoleSessionView]:
+        return self._console_sessions.list_sessions(username, include_ended=include_ended)
+
+    def end_console_session(
+        self, session_id: int, *, username: str | None = None
+    ) -> ConsoleSessionView:
+        return self._console_sessions.end_session(session_id, username=username)
+
+    def end_console_sessions_of(self, username: str) -> int:
+        return self._console_sessions.end_sessions_of(username)
+
+    def end_console_session_by_secret(self, secret: str) -> None:
+        self._console_sessions.end_session_by_secret(secret)

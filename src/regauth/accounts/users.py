@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from regauth.accounts.checks import check_email, check_password, check_username
+from regauth.accounts.console_sessions import end_user_sessions
 from regauth.accounts.errors import Conflict, InvalidInput
 from regauth.accounts.refresh_tokens import revoke_user_tokens
 from regauth.accounts.store_access import StoreAccess, find_user, log_change
@@ -136,7 +137,7 @@ class Users(StoreAccess):
             return int(session.scalar(select(func.count()).select_from(User)) or 0)
 
     def set_password(self, username: str, password: str) -> UserView:
-        """Change a password; the user's refresh tokens stop working."""
+        """Change a password; the user's refresh tokens and console sessions stop working."""
         encoded = self._hash_password(check_password(password).encode())
         with self._db.write() as session:
             user = find_user(session, username)
@@ -144,7 +145,8 @@ class Users(StoreAccess):
             user.password_hash = encoded
             user.password_changed_at = now
             user.updated_at = now
-            revoke_user_tokens(session, user.id, self._clock())
+            revoke_user_tokens(session, user.id, now)
+            end_user_sessions(session, user.id, now)
             log_change(session, "user", [username])
             return _user_view(user, _group_names(session, user.id))
 
@@ -158,7 +160,7 @@ class Users(StoreAccess):
             )
 
     def set_enabled(self, username: str, enabled: bool) -> UserView:
-        """Enable or disable; disabling also revokes the user's refresh tokens."""
+        """Enable or disable; disabling also ends the user's refresh tokens and console sessions."""
         with self._db.write() as session:
             user = find_user(session, username)
             if not enabled:
@@ -167,6 +169,7 @@ class Users(StoreAccess):
             user.updated_at = self._clock()
             if not enabled:
                 revoke_user_tokens(session, user.id, self._clock())
+                end_user_sessions(session, user.id, self._clock())
             log_change(session, "user", [username])
             return _user_view(user, _group_names(session, user.id))
 
@@ -191,6 +194,7 @@ class Users(StoreAccess):
                 user.enabled = enabled
                 if not enabled:
                     revoke_user_tokens(session, user.id, self._clock())
+                    end_user_sessions(session, user.id, self._clock())
             user.updated_at = self._clock()
             log_change(session, "user", [username])
             return _user_view(user, _group_names(session, user.id))

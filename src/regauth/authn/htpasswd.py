@@ -157,6 +157,10 @@ class HtpasswdAuthenticator:
                     error=exc.strerror,
                 )
 
+    def password_hash_of(self, username: str) -> str | None:
+        """The account's password hash now (the console's sessions compare a fingerprint)."""
+        return self._entries.hashes.get(username)
+
     async def authenticate(self, username: str, password: Secret) -> AuthResult:
         hashes = self._entries.hashes
         if username not in hashes:

@@ -33,6 +33,11 @@ class StaticUsersAuthenticator:
     async def refresh(self) -> None:
         return None
 
+    def password_hash_of(self, username: str) -> str | None:
+        """The account's password hash now (the console's sessions compare a fingerprint)."""
+        account = self._accounts.get(username)
+        return account.password_hash.reveal() if account is not None else None
+
     async def authenticate(self, username: str, password: Secret) -> AuthResult:
         account = self._accounts.get(username)
         if account is None:

@@ -73,9 +73,21 @@ class LoginState:
     issued_at: int
     #: the registry host to show in the login commands (``?registry=`` on the login link)
     registry: str | None = None
+    #: a sign-in to the web console (a session, no token page) rather than a token login
+    console: bool = False
+    #: where the console sends the person after signing in (a path of the console)
+    next: str | None = None
 
     @classmethod
-    def new(cls, provider: str, now: float, registry: str | None = None) -> LoginState:
+    def new(
+        cls,
+        provider: str,
+        now: float,
+        registry: str | None = None,
+        *,
+        console: bool = False,
+        next_path: str | None = None,
+    ) -> LoginState:
         return cls(
             provider=provider,
             state=secrets.token_urlsafe(32),
@@ -83,6 +95,8 @@ class LoginState:
             code_verifier=secrets.token_urlsafe(64),  # 86 characters, within 43..128
             issued_at=int(now),
             registry=registry,
+            console=console,
+            next=next_path[:2000] if next_path else None,
         )
 
 

@@ -77,6 +77,8 @@ class RegauthApp:
         self._admin_api: Handler | None = None
         self._login_path = f"{self._prefix}/login"
         self._login_app: Handler | None = None
+        self._console_enabled = config.console.enabled
+        self._console_app: Handler | None = None
 
     async def reconfigure(self, config: Config) -> list[str]:
         """Serve with a new configuration from the next request on (built off the event
@@ -101,9 +103,11 @@ class RegauthApp:
                 path.startswith(self._api_prefix) or path + "/" == self._api_prefix
             ):
                 handler = self._admin()
-            if handler is None and (
-                path == self._login_path or path.startswith(self._login_path + "/")
-            ):
+            if handler is None and path.startswith(self._login_path + "/"):
+                handler = self._login()  # single sign-on: /login/NAME and its callback
+            if handler is None and self._console_enabled:
+                handler = self._console()  # every other path: the web console's pages
+            if handler is None and path == self._login_path:
                 handler = self._login()
             if handler is None:
                 error = {"code": "NOT_FOUND", "message": f"no such resource: {path[:200]}"}
@@ -149,6 +153,14 @@ class RegauthApp:
 
             self._login_app = create_login_app(self._runtime)
         return self._login_app
+
+    def _console(self) -> Handler:
+        """The web console's pages, built on first use (Jinja2 is imported only then)."""
+        if self._console_app is None:
+            from regauth.web.console import create_console_app
+
+            self._console_app = create_console_app(self._runtime)
+        return self._console_app
 
     async def _health(self, _scope: Scope, _receive: Receive, send: Send) -> None:
         await send_json(send, 200, {"status": "ok"})

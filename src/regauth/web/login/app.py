@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import httpx
 import structlog
 
+from regauth.accounts import SessionStart
+from regauth.oidc.claims import ExternalIdentity
 from regauth.oidc.login_state import MAX_AGE
 from regauth.protocol.hostname import registry_host
 from regauth.runtime import Runtime
@@ -29,6 +32,9 @@ from regauth.web.login.pages import (
     token_page,
 )
 from regauth.web.responses import Receive, Scope, Send, send_bytes
+
+if TYPE_CHECKING:
+    from regauth.web.console.context import Console
 
 __all__ = ["COOKIE_NAME", "LoginApp", "create_login_app"]
 
@@ -46,6 +52,8 @@ class LoginApp:
         http_factory: Callable[[], httpx.AsyncClient] | None = None,
     ) -> None:
         config = runtime.config
+        self._runtime = runtime
+        self._console: Console | None = None
         self._flow = LoginFlow(
             runtime,
             clock=clock,
@@ -174,7 +182,12 @@ class LoginApp:
     ) -> None:
         client = self._client(scope, headers)
         try:
-            state, url = await self._flow.begin(name, registry_host(query.get("registry")))
+            state, url = await self._flow.begin(
+                name,
+                registry_host(query.get("registry")),
+                console=query.get("console") == "1",
+                next_path=query.get("next"),
+            )
         except LoginFailure as failure:
             self._log_failure(name, failure, client)
             await self._send_error(send, failure, name)
@@ -201,10 +214,22 @@ class LoginApp:
             cookie = _cookies(headers.get("cookie", "")).get(COOKIE_NAME)
             state = self._flow.check_state(name, query, cookie)
             identity = await self._flow.complete(provider, state, query)
-            created = await self._flow.provision(provider.settings, identity)
+            if state.console:
+                user_id = await self._flow.provision_user(provider.settings, identity)
+            else:
+                created = await self._flow.provision(provider.settings, identity)
         except LoginFailure as failure:
             self._log_failure(name, failure, client)
             await self._send_error(send, failure, name, clear)
+            return
+        if state.console:  # a console sign-in: a session, then the page the person wanted
+            cookie, target = await self._console_session(
+                provider.settings.source, identity, user_id, headers, client, state.next
+            )
+            log.info("console sign-in", provider=name, user=identity.username, client=client)
+            location = [(b"location", target.encode("latin-1"))]
+            extra = [*clear, (b"set-cookie", cookie.encode("latin-1")), *location]
+            await self._send(send, 303, redirect_page(target), extra)
             return
         log.info(
             "login succeeded",
@@ -222,6 +247,32 @@ class LoginApp:
             login_url=f"{self._base_url}/login",
         )
         await self._send(send, 200, body, clear)
+
+    async def _console_session(
+        self,
+        source: str,
+        identity: ExternalIdentity,
+        user_id: int,
+        headers: Mapping[str, str],
+        client: str | None,
+        next_path: str | None,
+    ) -> tuple[str, str]:
+        """Start a console session for a single sign-on; its cookie and where to go next."""
+        from regauth.web.console.context import Console
+        from regauth.web.console.signing_in import open_session, safe_next
+
+        if self._console is None:
+            self._console = Console(self._runtime)
+        start = SessionStart(
+            username=identity.username,
+            method=source,
+            user_id=user_id,
+            groups=tuple(identity.groups),
+            user_agent=headers.get("user-agent"),
+            address=client,
+        )
+        cookie = await open_session(self._console, start)
+        return cookie, safe_next(self._console, next_path)
 
 
 def _query(raw: bytes) -> dict[str, str]:

@@ -14,6 +14,7 @@ import datetime
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import httpx
 import structlog
@@ -39,6 +40,9 @@ from regauth.oidc.presets import ProviderConfigError, ProviderSettings, resolve_
 from regauth.oidc.provider import IdentityProvider
 from regauth.oidc.users import provision_user
 from regauth.runtime import Runtime
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 __all__ = ["LoginFailure", "LoginFlow"]
 
@@ -107,10 +111,17 @@ class LoginFlow:
 
     # ------------------------------------------------------------------ start
 
-    async def begin(self, name: str, registry: str | None) -> tuple[LoginState, str]:
+    async def begin(
+        self,
+        name: str,
+        registry: str | None,
+        *,
+        console: bool = False,
+        next_path: str | None = None,
+    ) -> tuple[LoginState, str]:
         """A new login state and the provider's authorization URL to send the browser to."""
         provider = self.provider(name)
-        state = LoginState.new(name, self._clock(), registry)
+        state = LoginState.new(name, self._clock(), registry, console=console, next_path=next_path)
         try:
             async with self._http_factory() as http:
                 url = await provider.authorization_url(
@@ -213,8 +224,22 @@ class LoginFlow:
     ) -> Created[TokenView]:
         """Create or update the user and their groups, and issue their personal access token."""
         now = datetime.datetime.fromtimestamp(self._clock(), datetime.UTC)
+        return await self._provisioning(identity, self._create, settings, identity, now)
+
+    async def provision_user(self, settings: ProviderSettings, identity: ExternalIdentity) -> int:
+        """Create or update the user and their groups (a console sign-in); the user's id."""
+        return await self._provisioning(identity, self._provision, settings, identity)
+
+    async def _provisioning(
+        self,
+        identity: ExternalIdentity,
+        function: Callable[P, T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run account work of a login on the database's threads, its failures as pages."""
         try:
-            return await self._accounts.run(self._create, settings, identity, now)
+            return await self._accounts.run(function, *args, **kwargs)
         except Conflict as exc:
             raise LoginFailure(
                 409,
@@ -236,6 +261,12 @@ class LoginFlow:
                 "The database is unavailable; please try again shortly.",
                 f"database: {type(exc).__name__}",
             ) from None
+
+    def _provision(self, settings: ProviderSettings, identity: ExternalIdentity) -> int:
+        user_id, enabled, _ = provision_user(self._accounts, settings, identity)
+        if not enabled:
+            raise _Disabled
+        return user_id
 
     def _create(
         self, settings: ProviderSettings, identity: ExternalIdentity, now: datetime.datetime
