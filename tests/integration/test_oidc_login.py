@@ -765,3 +765,29 @@ def test_serve_refuses_a_wrong_issuer_and_starts_despite_a_provider_that_is_down
     ]
     assert len(warnings) == 1
     assert warnings[0]["provider"] == "down" and warnings[0]["level"] == "warning"
+
+
+async def test_single_sign_on_into_the_web_console(runtime: Runtime, browser: Browser) -> None:
+    """The console's sign-in page offers each provider; signing in there gives a console
+    session (no personal access token) and goes on to the page the person wanted."""
+    page = await browser.client.get("/login", params={"next": "/access"})
+    assert page.status_code == 200
+    assert 'href="/login/corp?console=1&amp;next=/access"' in page.text
+    assert "Sign in with corp" in page.text
+    answer = await browser.login("alice", console="1", next="/access")
+    assert answer.status_code == 303, answer.text
+    assert answer.headers["location"] == "/access"
+    assert any("regauth_session=" in c for c in answer.headers.get_list("set-cookie"))
+    home = await browser.client.get("/")
+    assert home.status_code == 200
+    assert "Hello, alice" in home.text
+    assert runtime.accounts.list_tokens("alice") == []
+    (session,) = runtime.accounts.list_console_sessions("alice")
+    assert session.method == "oidc:corp"
+    # a next path to another site is dropped
+    other = await browser.login("bob", console="1", next="https://evil.test/")
+    assert other.headers["location"] == "/"
+    # disabling the user ends the single sign-on session too
+    runtime.accounts.set_enabled("alice", False)
+    browser.client.cookies.clear()
+    assert runtime.accounts.list_console_sessions("alice") == []
