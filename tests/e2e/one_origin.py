@@ -39,7 +39,7 @@ server {{
 }}
 """
 
-ROOT_PASSWORD = "root-password-1"  # noqa: S105 - a test account's password
+ROOT_PASSWORD = "root-password-1"
 
 
 class OneOrigin:
