@@ -24,6 +24,7 @@ from regauth.accounts.checks import (
 )
 from regauth.accounts.console_sessions import (
     CONSOLE_SESSION_PREFIX,
+    DEVICE_SESSION_PREFIX,
     ConsoleSessionView,
     LiveSession,
     SessionStart,
@@ -45,6 +46,7 @@ from regauth.accounts.views import (
 __all__ = [
     "ACTIONS",
     "CONSOLE_SESSION_PREFIX",
+    "DEVICE_SESSION_PREFIX",
     "MAX_DESCRIPTION",
     "MAX_PASSWORD",
     "ROLES",

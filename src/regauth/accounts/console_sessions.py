@@ -27,6 +27,7 @@ from regauth.store.models import User
 
 __all__ = [
     "CONSOLE_SESSION_PREFIX",
+    "DEVICE_SESSION_PREFIX",
     "ConsoleSessionView",
     "ConsoleSessions",
     "LiveSession",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 CONSOLE_SESSION_PREFIX = "regauth_cs_"
+DEVICE_SESSION_PREFIX = "regauth_ds_"
+_PREFIXES = {"browser": CONSOLE_SESSION_PREFIX, "device": DEVICE_SESSION_PREFIX}
 #: a session's last use is written at most this often (each request only reads)
 _TOUCH_EVERY = datetime.timedelta(seconds=60)
 #: ended and expired rows are kept this long for the listing, then deleted
@@ -52,6 +55,8 @@ class ConsoleSessionView:
     revoked_at: datetime.datetime | None
     user_agent: str | None
     address: str | None
+    kind: str = "browser"
+    client_name: str | None = None
 
     @property
     def live(self) -> bool:
@@ -71,6 +76,9 @@ class SessionStart:
     groups: Sequence[str] = ()
     user_agent: str | None = None
     address: str | None = None
+    #: browser (the console) or device (a machine, RFC 8628)
+    kind: str = "browser"
+    client_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,8 @@ class LiveSession:
     groups: tuple[str, ...]
     token_hash: str
     created_at: datetime.datetime
+    kind: str = "browser"
+    client_name: str | None = None
 
 
 def end_user_sessions(session: Session, user_id: int, now: datetime.datetime) -> int:
@@ -110,6 +120,8 @@ def _view(row: ConsoleSession) -> ConsoleSessionView:
         row.revoked_at,
         row.user_agent,
         row.address,
+        row.kind,
+        row.client_name,
     )
 
 
@@ -132,7 +144,9 @@ class ConsoleSessions(StoreAccess):
         max_per_user: int,
     ) -> tuple[str, ConsoleSessionView]:
         """A new session; returns the secret for the cookie (shown nowhere else) and its view."""
-        secret = new_secret(CONSOLE_SESSION_PREFIX)
+        if start.kind not in _PREFIXES:
+            raise ValueError(f"unknown session kind {start.kind!r}")
+        secret = new_secret(_PREFIXES[start.kind])
         now = self._clock()
         with self._db.write() as session:
             session.execute(
@@ -140,6 +154,8 @@ class ConsoleSessions(StoreAccess):
             )
             row = ConsoleSession(
                 token_hash=secret_hash(secret),
+                kind=start.kind,
+                client_name=(start.client_name or "")[:128] or None,
                 user_id=start.user_id,
                 username=start.username,
                 method=start.method[:64],
@@ -157,6 +173,7 @@ class ConsoleSessions(StoreAccess):
                 select(ConsoleSession)
                 .where(
                     ConsoleSession.username == start.username,
+                    ConsoleSession.kind == start.kind,
                     ConsoleSession.revoked_at.is_(None),
                     ConsoleSession.expires_at > now,
                 )
@@ -166,9 +183,12 @@ class ConsoleSessions(StoreAccess):
                 old.revoked_at = now
             return secret, _view(row)
 
-    def find_session(self, secret: str, *, idle_lifetime: datetime.timedelta) -> LiveSession | None:
-        """The live session ``secret`` names, or None (unknown, ended, idle or expired)."""
-        if not secret.startswith(CONSOLE_SESSION_PREFIX) or len(secret) > 100:
+    def find_session(
+        self, secret: str, *, idle_lifetime: datetime.timedelta, kind: str = "browser"
+    ) -> LiveSession | None:
+        """The live session of ``kind`` that ``secret`` names, or None (unknown, ended, idle
+        or expired)."""
+        if not secret.startswith(_PREFIXES.get(kind, "\0")) or len(secret) > 100:
             return None
         token_hash = secret_hash(secret)
         now = self._clock()
@@ -181,7 +201,7 @@ class ConsoleSessions(StoreAccess):
             if found is None:
                 return None
             row, user = found
-            if row.revoked_at is not None or row.expires_at <= now:
+            if row.kind != kind or row.revoked_at is not None or row.expires_at <= now:
                 return None
             if now - row.last_seen_at > idle_lifetime:
                 return None
@@ -204,6 +224,8 @@ class ConsoleSessions(StoreAccess):
                 groups=groups,
                 token_hash=token_hash,
                 created_at=row.created_at,
+                kind=row.kind,
+                client_name=row.client_name,
             )
             stale = now - row.last_seen_at > _TOUCH_EVERY
         if stale:
@@ -216,12 +238,19 @@ class ConsoleSessions(StoreAccess):
         return live
 
     def list_sessions(
-        self, username: str | None = None, *, include_ended: bool = False
+        self,
+        username: str | None = None,
+        *,
+        include_ended: bool = False,
+        kind: str | None = None,
     ) -> list[ConsoleSessionView]:
-        """Sessions, newest first: one user's, or everyone's (administrators)."""
+        """Sessions, newest first: one user's, or everyone's (administrators); of one kind
+        (browser, device) or both."""
         now = self._clock()
         with self._db.read() as session:
             query = select(ConsoleSession).order_by(ConsoleSession.id.desc())
+            if kind is not None:
+                query = query.where(ConsoleSession.kind == kind)
             if username is not None:
                 query = query.where(ConsoleSession.username == username)
             if not include_ended:

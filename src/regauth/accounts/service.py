@@ -309,14 +309,20 @@ class AccountService:
         )
 
     def find_console_session(
-        self, secret: str, *, idle_lifetime: datetime.timedelta
+        self, secret: str, *, idle_lifetime: datetime.timedelta, kind: str = "browser"
     ) -> LiveSession | None:
-        return self._console_sessions.find_session(secret, idle_lifetime=idle_lifetime)
+        return self._console_sessions.find_session(secret, idle_lifetime=idle_lifetime, kind=kind)
 
     def list_console_sessions(
-        self, username: str | None = None, *, include_ended: bool = False
+        self,
+        username: str | None = None,
+        *,
+        include_ended: bool = False,
+        kind: str | None = None,
     ) -> list[ConsoleSessionView]:
-        return self._console_sessions.list_sessions(username, include_ended=include_ended)
+        return self._console_sessions.list_sessions(
+            username, include_ended=include_ended, kind=kind
+        )
 
     def end_console_session(
         self, session_id: int, *, username: str | None = None

@@ -1,6 +1,8 @@
-"""The web console's sign-in sessions, stored server side so they can be listed and ended.
+"""Sign-in sessions, stored server side so they can be listed and ended: the web console's
+(``kind`` browser) and those a device sign-in gives a machine (``kind`` device, RFC 8628).
 
-The browser holds only a random secret (``regauth_cs_...``); the row holds its SHA-256. A session
+The browser or machine holds only a random secret (``regauth_cs_...`` / ``regauth_ds_...``);
+the row holds its SHA-256. A session
 of a database user (local, LDAP or single sign-on) points at the user's row and goes with it; a
 session of an account from the configuration or the htpasswd file keeps a fingerprint of that
 account's password hash, so changing or removing the account ends it.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from regauth.clock import utcnow
@@ -21,9 +23,14 @@ __all__ = ["ConsoleSession"]
 
 class ConsoleSession(Base):
     __tablename__ = "console_sessions"
+    __table_args__ = (CheckConstraint("kind IN ('browser', 'device')", name="kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: browser (the web console) or device (a machine signed in with the device flow)
+    kind: Mapped[str] = mapped_column(String(16), default="browser")
+    #: the name a device gave itself (its host name), shown when approving and listing
+    client_name: Mapped[str | None] = mapped_column(String(128))
     #: the user's row; NULL for accounts from the configuration or the htpasswd file
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True

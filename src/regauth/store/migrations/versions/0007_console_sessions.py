@@ -1,4 +1,5 @@
-"""The web console's sign-in sessions.
+"""Sign-in sessions: the web console's (browser) and those of machines signed in with the
+device flow (device).
 
 Revision ID: 0007
 Revises: 0006
@@ -23,6 +24,8 @@ def upgrade() -> None:
         "console_sessions",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("client_name", sa.String(128), nullable=True),
         sa.Column("user_id", sa.Integer, nullable=True),
         sa.Column("username", sa.String(256), nullable=False),
         sa.Column("method", sa.String(64), nullable=False),
@@ -36,6 +39,7 @@ def upgrade() -> None:
         sa.Column("address", sa.String(64), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_console_sessions"),
         sa.UniqueConstraint("token_hash", name="uq_console_sessions_token_hash"),
+        sa.CheckConstraint("kind IN ('browser', 'device')", name="kind"),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["users.id"],
