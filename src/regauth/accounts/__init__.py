@@ -29,6 +29,7 @@ from regauth.accounts.console_sessions import (
     LiveSession,
     SessionStart,
 )
+from regauth.accounts.device_authorizations import DeviceRequestView, PollOutcome
 from regauth.accounts.errors import AccountError, Conflict, InvalidInput, NotFound
 from regauth.accounts.service import AccountService
 from regauth.accounts.views import (
@@ -55,6 +56,7 @@ __all__ = [
     "Conflict",
     "ConsoleSessionView",
     "Created",
+    "DeviceRequestView",
     "GrantView",
     "GroupView",
     "InvalidInput",
@@ -62,6 +64,7 @@ __all__ = [
     "LockoutView",
     "LockoutsCleared",
     "NotFound",
+    "PollOutcome",
     "RefreshTokenView",
     "RobotView",
     "SessionStart",

@@ -26,6 +26,11 @@ from regauth.accounts.console_sessions import (
     LiveSession,
     SessionStart,
 )
+from regauth.accounts.device_authorizations import (
+    DeviceAuthorizations,
+    DeviceRequestView,
+    PollOutcome,
+)
 from regauth.accounts.external import ExternalUsers
 from regauth.accounts.grants import Grants
 from regauth.accounts.groups import Groups
@@ -74,6 +79,7 @@ class AccountService:
         self._refresh_tokens = RefreshTokens(database, clock)
         self._lockouts = Lockouts(database, clock)
         self._console_sessions = ConsoleSessions(database, clock)
+        self._devices = DeviceAuthorizations(database, clock)
 
     @property
     def database(self) -> Database:
@@ -334,3 +340,41 @@ class AccountService:
 
     def end_console_session_by_secret(self, secret: str) -> None:
         self._console_sessions.end_session_by_secret(secret)
+
+    # ------------------------------------------------------------------- device sign-in
+
+    def begin_device_authorization(
+        self,
+        *,
+        client_id: str,
+        client_name: str | None,
+        address: str | None,
+        user_agent: str | None,
+        lifetime: datetime.timedelta,
+        interval: int,
+        max_pending_per_address: int,
+    ) -> tuple[str, str, DeviceRequestView]:
+        return self._devices.begin(
+            client_id=client_id,
+            client_name=client_name,
+            address=address,
+            user_agent=user_agent,
+            lifetime=lifetime,
+            interval=interval,
+            max_pending_per_address=max_pending_per_address,
+        )
+
+    def find_device_request(self, user_code: str) -> DeviceRequestView:
+        return self._devices.find_request(user_code)
+
+    def decide_device_request(
+        self, user_code: str, *, approve: bool, approver: SessionStart | None = None
+    ) -> DeviceRequestView:
+        return self._devices.decide(user_code, approve=approve, approver=approver)
+
+    def poll_device_authorization(
+        self, device_code: str, *, absolute_lifetime: datetime.timedelta, max_per_user: int
+    ) -> PollOutcome:
+        return self._devices.poll(
+            device_code, absolute_lifetime=absolute_lifetime, max_per_user=max_per_user
+        )

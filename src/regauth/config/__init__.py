@@ -9,7 +9,7 @@
     operation  ``log:``, ``metrics:``, ``credential_cache:``
     limits     ``brute_force:`` (the guessing limits)
     registry   ``registry:`` (the registry's addresses, notification secret) and ``events:``
-    console    ``console:`` (the web console and its sessions)
+    console    ``console:`` (the web console and its sessions) and ``devices:`` (device sign-in)
     acl        ``acl:`` rules: match conditions, placeholders, capture groups
     root       :class:`Config`, the whole document
     loading    :func:`load_config` / :func:`parse_config`: YAML, ``REGAUTH_<SECTION>__<KEY>``
@@ -28,7 +28,7 @@ from regauth.config.base import (
     parse_host_port,
     parse_ip_pattern,
 )
-from regauth.config.console import ConsoleConfig
+from regauth.config.console import ConsoleConfig, DevicesConfig
 from regauth.config.directory import LdapConfig
 from regauth.config.limits import AccountLockoutConfig, BruteForceConfig, DelayConfig
 from regauth.config.loading import ENV_NESTING, ENV_PREFIX, load_config, parse_config
@@ -61,6 +61,7 @@ __all__ = [
     "CredentialCacheConfig",
     "DatabaseConfig",
     "DelayConfig",
+    "DevicesConfig",
     "Duration",
     "EventsConfig",
     "GrantsConfig",

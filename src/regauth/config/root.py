@@ -8,7 +8,7 @@ from pydantic import Field, field_validator
 
 from regauth.config.acl import AclRule
 from regauth.config.base import Model
-from regauth.config.console import ConsoleConfig
+from regauth.config.console import ConsoleConfig, DevicesConfig
 from regauth.config.directory import LdapConfig
 from regauth.config.limits import BruteForceConfig
 from regauth.config.operation import CredentialCacheConfig, LogConfig, MetricsConfig
@@ -47,6 +47,7 @@ class Config(Model):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
+    devices: DevicesConfig = Field(default_factory=DevicesConfig)
 
     @field_validator("users")
     @classmethod
