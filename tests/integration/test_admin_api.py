@@ -180,6 +180,8 @@ async def test_openapi_and_docs_need_no_credentials(api: Api) -> None:
         "/tokens/{token_id}": {"delete"},
         "/refresh-tokens": {"get", "delete"},
         "/refresh-tokens/{token_id}": {"delete"},
+        "/sessions": {"get", "delete"},
+        "/sessions/{session_id}": {"delete"},
         "/lockouts": {"get"},
         "/lockouts/{target}": {"delete"},
         "/audit": {"get"},
@@ -815,3 +817,30 @@ async def test_document_states_either_or_fields_and_names(api: Api) -> None:
     username = schemas["UserCreate"]["properties"]["username"]
     assert username["pattern"].startswith("^[A-Za-z0-9]")
     assert schemas["GroupCreate"]["properties"]["name"]["minLength"] == 1
+
+
+async def test_sessions_are_listed_and_ended(api: Api) -> None:
+    """Console and device sessions: listed with their kind and last use, ended one by one or
+    all of a user's."""
+    from regauth.accounts import SessionStart
+
+    accounts = api.runtime.accounts
+    accounts.create_user("alice", password="alice-password-1")
+    for kind in ("browser", "device"):
+        accounts.start_console_session(
+            SessionStart(username="alice", method="database", kind=kind, client_name="laptop"),
+            absolute_lifetime=datetime.timedelta(days=1),
+            max_per_user=5,
+        )
+    listed = await api.call("GET", "/sessions", params={"user": "alice"})
+    assert listed.status_code == 200
+    assert sorted(s["kind"] for s in listed.json()) == ["browser", "device"]
+    devices = await api.call("GET", "/sessions", params={"kind": "device"})
+    (device,) = devices.json()
+    assert device["client_name"] == "laptop" and "token_hash" not in device
+    assert (await api.call("DELETE", f"/sessions/{device['id']}")).status_code == 204
+    assert (await api.call("DELETE", "/sessions/999999")).status_code == 404
+    assert (await api.call("DELETE", "/sessions", params={"user": "alice"})).status_code == 204
+    assert (await api.call("GET", "/sessions", params={"user": "alice"})).json() == []
+    bad = await api.call("GET", "/sessions", params={"kind": "toaster"})
+    assert bad.status_code == 400

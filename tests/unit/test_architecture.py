@@ -45,6 +45,7 @@ FLOORS: dict[str, int] = {
     "supervisor": 13,
     "serve": 14,
     "cli": 15,
+    "credential_helper": 15,
     "__main__": 16,
 }
 FRONT_ENDS = ("web", "cli", "serve", "supervisor")

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from regauth.accounts.errors import NotFound
 from regauth.accounts.store_access import StoreAccess
+from regauth.accounts.views import _view_dict
 from regauth.credentials import new_secret, secret_hash
 from regauth.store.console_sessions import ConsoleSession
 from regauth.store.models import User
@@ -61,6 +62,9 @@ class ConsoleSessionView:
     @property
     def live(self) -> bool:
         return self.revoked_at is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return _view_dict(self)
 
 
 @dataclass(frozen=True)

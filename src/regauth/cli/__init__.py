@@ -16,6 +16,7 @@ from regauth.cli import (  # noqa: F401  isort: skip
     lockouts,
     robots,
     server,
+    sessions,
     tokens,
     users,
 )

@@ -22,6 +22,7 @@ from regauth.web.api.openapi import openapi_builder
 from regauth.web.api.refresh_tokens import router as refresh_tokens_router
 from regauth.web.api.robots import router as robots_router
 from regauth.web.api.routing import ApiSettings
+from regauth.web.api.sessions import router as sessions_router
 from regauth.web.api.tokens import router as tokens_router
 from regauth.web.api.users import router as users_router
 from regauth.web.api.whoami import router as whoami_router
@@ -36,6 +37,7 @@ _ROUTERS = (
     robots_router,
     tokens_router,
     refresh_tokens_router,
+    sessions_router,
     lockouts_router,
     audit_router,
     keys_router,

@@ -9,7 +9,8 @@
 * ``POST /device/credential`` (``Authorization: Bearer`` the device session): a short personal
   access token (``devices.credential_lifetime``) for the registry, so no long-lived secret is
   ever handed to the registry clients;
-* ``GET /device/session`` (the same header): whether the session is still alive.
+* ``GET /device/session`` (the same header): whether the session is still alive;
+  ``DELETE`` ends it (the machine signs out).
 """
 
 from __future__ import annotations
@@ -176,6 +177,10 @@ def routes(console: Console) -> list[BaseRoute]:
         found = await _session(request)
         if not isinstance(found, LiveSession):
             return found
+        if request.method == "DELETE":  # the machine signs itself out
+            await console.run(console.accounts.end_console_session, found.id)
+            log.info("device signed out", user=found.username, client_name=found.client_name)
+            return JSONResponse({"username": found.username, "live": False}, headers=_NO_STORE)
         return JSONResponse({"username": found.username, "live": True}, headers=_NO_STORE)
 
     if not settings.enabled:
@@ -184,5 +189,5 @@ def routes(console: Console) -> list[BaseRoute]:
         Route(console.route("/device/code"), code, methods=["POST"]),
         Route(console.route("/device/token"), token, methods=["POST"]),
         Route(console.route("/device/credential"), credential, methods=["POST"]),
-        Route(console.route("/device/session"), session_state, methods=["GET"]),
+        Route(console.route("/device/session"), session_state, methods=["GET", "DELETE"]),
     ]
