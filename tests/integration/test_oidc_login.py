@@ -791,3 +791,35 @@ async def test_single_sign_on_into_the_web_console(runtime: Runtime, browser: Br
     runtime.accounts.set_enabled("alice", False)
     browser.client.cookies.clear()
     assert runtime.accounts.list_console_sessions("alice") == []
+
+
+async def test_a_device_is_approved_by_a_single_sign_on_session(
+    runtime: Runtime, browser: Browser
+) -> None:
+    """The device sign-in approved by someone who signed in to the console with single
+    sign-on: the machine's session belongs to that provider's user."""
+    asked = await browser.client.post(
+        "/device/code", data={"client_id": "docker-credential-regauth", "client_name": "ci-box"}
+    )
+    code = asked.json()["user_code"]
+    signed = await browser.login("alice", console="1", next=f"/device?user_code={code}")
+    assert signed.headers["location"] == f"/device?user_code={code}"
+    page = await browser.client.get(signed.headers["location"])
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+    confirm = await browser.client.post("/device", data={"csrf": csrf.group(1), "user_code": code})
+    assert "ci-box" in confirm.text
+    done = await browser.client.post(
+        "/device/approve", data={"csrf": csrf.group(1), "user_code": code}
+    )
+    assert done.status_code == 200 and "signed in as alice" in done.text
+    polled = await browser.client.post(
+        "/device/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:device_code",
+            "device_code": asked.json()["device_code"],
+        },
+    )
+    assert polled.status_code == 200, polled.text
+    (device,) = runtime.accounts.list_console_sessions("alice", kind="device")
+    assert device.method == "oidc:corp" and device.client_name == "ci-box"
