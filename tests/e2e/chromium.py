@@ -23,7 +23,7 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     assert Path(executable).exists(), "chromium not found: apt-get install -y chromium"

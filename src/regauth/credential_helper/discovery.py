@@ -14,7 +14,6 @@ from regauth.credential_helper.hosts import Registry
 
 __all__ = ["DiscoveryError", "TokenServer", "discover"]
 
-_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _KEYCLOAK = re.compile(r"/auth/realms/[^/]+/protocol/docker-v2/auth$")
 
 
@@ -28,13 +27,34 @@ class TokenServer:
     service: str | None
 
 
+def _challenge_params(text: str) -> dict[str, str]:
+    """``key="value"`` pairs of a challenge, read in one pass (a regular expression here
+    rescans every word on hostile input; this is linear in the header's length)."""
+    params: dict[str, str] = {}
+    position, length = 0, len(text)
+    while position < length:
+        equals = text.find('="', position)
+        if equals < 0:
+            break
+        start = equals
+        while start > position and (text[start - 1].isalnum() or text[start - 1] == "_"):
+            start -= 1
+        closing = text.find('"', equals + 2)
+        if closing < 0:
+            break
+        if start < equals:
+            params.setdefault(text[start:equals], text[equals + 2 : closing])
+        position = closing + 1
+    return params
+
+
 def parse_challenge(header: str) -> TokenServer:
     scheme, _, rest = header.strip().partition(" ")
     if scheme.lower() != "bearer":
         raise DiscoveryError(
             f"the registry asks for {scheme or 'no'} authentication, not a token server"
         )
-    params = dict(_PARAM.findall(rest))
+    params = _challenge_params(rest)
     realm = params.get("realm", "")
     if not realm.startswith(("https://", "http://")):
         raise DiscoveryError("the registry's challenge names no realm URL")
