@@ -36,6 +36,7 @@ log = structlog.get_logger("regauth.console")
 #: the console's areas, each a module with ``routes(console)``
 PAGE_MODULES = (
     "signin",
+    "connect",
     "tokens",
 )
 
