@@ -38,6 +38,9 @@ PAGE_MODULES = (
     "signin",
     "connect",
     "tokens",
+    "sessions",
+    "sessions",
+    "access",
 )
 
 _STATIC_CACHE = b"public, max-age=300"
