@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -91,7 +92,7 @@ async def test_bad_fields_are_400_beside_the_field_and_nothing_is_made(
 ) -> None:
     browser = await signed_in(browser_for(), "alice")
     await browser.get("/tokens")
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"name": ""}, "name"),
         ({"name": "bad\x01name"}, "name"),
         ({"expires": "soon"}, "expires"),

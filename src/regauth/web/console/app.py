@@ -39,7 +39,9 @@ PAGE_MODULES = (
     "connect",
     "tokens",
     "sessions",
+    "access",
     "sessions",
+    "access",
     "access",
 )
 
