@@ -131,6 +131,8 @@ async def test_revoke_own_token_and_it_stops_working(
     browser = await signed_in(browser_for(), "alice")
     secret = secret_of(await browser.post("/tokens", token_form()))
     (token,) = runtime.accounts.list_tokens("alice")
+    # used once, so any cache of logins has seen it
+    assert (await runtime.authenticators.authenticate("alice", Secret(secret), None)).subject
     page = await browser.get("/tokens")
     assert f'action="/tokens/{token.id}/revoke"' in page.text
     answer = await browser.post(f"/tokens/{token.id}/revoke")
