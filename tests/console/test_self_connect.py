@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import httpx
 
+from regauth.accounts import SessionStart
+from regauth.authn.database import load_user_identity
 from regauth.protocol.secret import Secret
 from regauth.runtime import Runtime
 from regauth.web.console.pages.connect import lifetime_text, login_commands
@@ -142,3 +144,21 @@ async def test_a_visitor_is_sent_to_sign_in(browser_for: BrowserFor) -> None:
     answer = await browser_for().get("/connect")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/login?next=/connect"
+
+
+async def test_a_single_sign_on_session_is_pointed_at_a_token(
+    runtime: Runtime, browser_for: BrowserFor
+) -> None:
+    stored = load_user_identity(runtime.database, "alice", method="oidc:github")
+    assert stored is not None
+    secret, _ = runtime.accounts.start_console_session(
+        SessionStart(username="alice", method="oidc:github", user_id=stored.user_id),
+        absolute_lifetime=datetime.timedelta(hours=1),
+        max_per_user=20,
+    )
+    browser = browser_for()
+    browser.client.cookies.set("regauth_session", secret)
+    page = await browser.get("/connect")
+    assert page.status_code == 200
+    assert "You signed in with single sign-on" in page.text
+    assert "Create a token and fill it in" in page.text
