@@ -100,7 +100,11 @@ async def test_approve_then_the_machine_gets_a_session_and_short_tokens(
     (device,) = runtime.accounts.list_console_sessions("alice", kind="device")
     assert device.client_name == "laptop-1"
     assert (await machine.get("/device/session", headers=bearer)).status_code == 200
-    runtime.accounts.end_console_session(device.id)
+    sessions = await browser.get("/sessions")
+    assert "laptop-1" in sessions.text and ">device<" in sessions.text
+    ended_here = await browser.post(f"/sessions/{device.id}/end", {})
+    assert ended_here.status_code in (200, 303), ended_here.text
+    assert runtime.accounts.list_console_sessions("alice", kind="device") == []
     ended = await machine.post("/device/credential", headers=bearer)
     assert ended.status_code == 401
     assert "docker-credential-regauth login" in ended.json()["error_description"]
