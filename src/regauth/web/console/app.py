@@ -34,7 +34,10 @@ __all__ = ["PAGE_MODULES", "ConsoleApp", "create_console_app"]
 log = structlog.get_logger("regauth.console")
 
 #: the console's areas, each a module with ``routes(console)``
-PAGE_MODULES = ("signin",)
+PAGE_MODULES = (
+    "signin",
+    "repositories",
+)
 
 _STATIC_CACHE = b"public, max-age=300"
 
