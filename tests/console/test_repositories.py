@@ -8,6 +8,8 @@ driven in-process. Skopeo runs in a thread so the event loop keeps answering its
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -285,3 +287,103 @@ async def test_a_registry_without_deletes_is_explained(
     )
     assert answer.status_code == 405
     assert "storage.delete.enabled: true" in answer.text
+
+
+def _index_layout(directory: Path) -> tuple[Path, str, int]:
+    """An OCI layout whose tag ``multi`` is an image index of two images (amd64, arm64/v8):
+    the index's digest and the two images' config and layers' total size."""
+    for marker in ("amd", "arm"):
+        build_oci_layout(directory, marker, marker)
+    blobs = directory / "blobs" / "sha256"
+    platforms = {
+        "amd": {"os": "linux", "architecture": "amd64"},
+        "arm": {"os": "linux", "architecture": "arm64", "variant": "v8"},
+    }
+    entries, total = [], 0
+    for marker, platform in platforms.items():
+        image = OciImage.load(directory, marker)
+        manifest = blobs / image.manifest_digest.removeprefix("sha256:")
+        entries.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": image.manifest_digest,
+                "size": manifest.stat().st_size,
+                "platform": platform,
+            }
+        )
+        for digest in (image.config_digest, *image.layer_digests):
+            total += (blobs / digest.removeprefix("sha256:")).stat().st_size
+    index_type = "application/vnd.oci.image.index.v1+json"
+    body = json.dumps({"schemaVersion": 2, "mediaType": index_type, "manifests": entries})
+    digest = hashlib.sha256(body.encode()).hexdigest()
+    (blobs / digest).write_text(body)
+    layout_index = json.loads((directory / "index.json").read_text())
+    layout_index["manifests"].append(
+        {
+            "mediaType": index_type,
+            "digest": f"sha256:{digest}",
+            "size": len(body),
+            "annotations": {"org.opencontainers.image.ref.name": "multi"},
+        }
+    )
+    (directory / "index.json").write_text(json.dumps(layout_index))
+    return directory, f"sha256:{digest}", total
+
+
+async def test_an_image_index_shows_each_platform(stack: Stack, browser_for: BrowserFor) -> None:
+    layout, digest, total = _index_layout(stack.workdir / "multi")
+    client = Skopeo(stack.workdir / "skopeo-multi", tls_verify=False)
+    try:
+        creds = f"alice:{PASSWORDS['alice']}"
+        target = stack.registry.docker_ref("alice/multi", "2")
+        pushed = await asyncio.to_thread(
+            client.copy, f"oci:{layout}:multi", target, "--all", "--dest-creds", creds
+        )
+        assert pushed.returncode == 0, pushed.stderr
+    finally:
+        client.close()
+    alice = await signed_in(browser_for(), "alice")
+    page = await alice.get("/repositories/alice/multi")
+    assert page.status_code == 200, page.text
+    assert digest in page.text
+    assert '<span class="badge">linux/amd64</span>' in page.text
+    assert '<span class="badge">linux/arm64/v8</span>' in page.text
+    assert f'<td data-label="Size">{human_size(total)}</td>' in page.text
+
+
+async def test_what_people_type_is_escaped(stack: Stack, browser_for: BrowserFor) -> None:
+    alice = await signed_in(browser_for(), "alice")
+    page = await alice.get("/repositories", params={"q": '<script>alert("x")</script>'})
+    assert page.status_code == 200
+    assert "<script>alert" not in page.text
+    assert "&lt;script&gt;alert" in page.text
+    odd = await alice.get("/repositories/Alice/<b>", headers={"accept": "text/html"})
+    assert odd.status_code == 404 and "<b>" not in odd.text
+
+
+@pytest.fixture
+async def cached_stack(make_runtime: RuntimeFactory, tmp_path: Path) -> AsyncIterator[Stack]:
+    async for built in _start(make_runtime, tmp_path, cache_seconds=600):
+        yield built
+
+
+async def test_what_was_read_is_kept_briefly(
+    cached_stack: Stack, client_for: Callable[..., Any]
+) -> None:
+    stack = cached_stack
+    await stack.push("alice", "alice/one")
+    client = client_for(stack.runtime)
+    client.follow_redirects = False
+    alice = await signed_in(Browser(client), "alice")
+    assert listed((await alice.get("/repositories")).text) == ["alice/one"]
+    await stack.push("alice", "alice/two")
+    # within registry.cache_seconds the catalog read before is shown
+    assert listed((await alice.get("/repositories")).text) == ["alice/one"]
+    await alice.get("/repositories/alice/one")
+    deleted = await alice.post(
+        "/repositories/alice/one/-/delete", {"reference": stack.image.manifest_digest}
+    )
+    assert deleted.status_code == 303
+    # a delete forgets what was kept: the catalog and the repository are read again
+    assert listed((await alice.get("/repositories")).text) == ["alice/one", "alice/two"]
+    assert "This repository has no tags." in (await alice.get("/repositories/alice/one")).text
