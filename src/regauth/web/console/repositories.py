@@ -155,6 +155,9 @@ class Repositories:
         self.client = client
         self._catalog: _Expiring[str, Catalog] = _Expiring(cache_seconds, 1, clock)
         self._catalog_lock = asyncio.Lock()
+        self._visible: _Expiring[tuple[str, str, int], tuple[Catalog, Sequence[str]]] = _Expiring(
+            cache_seconds, 1024, clock
+        )
         self._tags: _Expiring[str, list[TagRow]] = _Expiring(cache_seconds, 256, clock)
         # content named by digest never changes: kept as long as there is room
         self._images: _Expiring[str, _Image] = _Expiring(86400.0, 4096, clock)
@@ -198,15 +201,24 @@ class Repositories:
         identity: Identity,
         service: str,
         address: IpAddress | None,
-        names: Sequence[str],
-    ) -> list[str]:
-        """The names this person may pull, in the given order."""
+        catalog: Catalog,
+        *,
+        viewer_key: str,
+    ) -> Sequence[str]:
+        """The names of the catalog this person may pull, in its order; kept for a person
+        (``viewer_key`` and address) while the catalog and the authorizers stay the same, so
+        paging and sorting do not ask the authorizers about every name again."""
+        key = (viewer_key, str(address), authorizers.generation)
+        kept = self._visible.get(key)
+        if kept is not None and kept[0] is catalog:
+            return kept[1]
         context = AccessContext(identity=identity, service=service, client_ip=address)
         shown = []
-        for name in names:
+        for name in catalog.names:
             decision = await authorizers.decide(context, Scope("repository", name, ("pull",)))
             if "pull" in decision.granted:
                 shown.append(name)
+        self._visible.put(key, (catalog, tuple(shown)))
         return shown
 
     # ------------------------------------------------------------------ tags

@@ -98,14 +98,17 @@ def routes(console: Console, repositories: Repositories | None = None) -> list[B
                 rows=None,
                 cut=False,
             )
-        needle = query.casefold()
-        candidates = [
-            n for n in catalog.names if valid_repository_name(n) and needle in n.casefold()
-        ]
         identity, address = who(request, viewer)
-        shown = await repos.visible(
-            console.runtime.service.authorizers, identity, service, address, candidates
+        readable = await repos.visible(
+            console.runtime.service.authorizers,
+            identity,
+            service,
+            address,
+            catalog,
+            viewer_key=str(viewer.session.id) if viewer is not None else "",
         )
+        needle = query.casefold()
+        shown = [n for n in readable if valid_repository_name(n) and needle in n.casefold()]
         rows = table(shown, request.query_params, {"name": lambda n: n}, default="name")
         return console.render(
             request,
