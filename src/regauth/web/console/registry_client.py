@@ -65,8 +65,10 @@ MANIFEST_TYPES = (
 
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _NAME = re.compile(rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}")
-_NEXT_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
+# digests and Link headers are checked without regular expressions: both are simple, and a
+# search over a long header must stay linear
+_ALGORITHM_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.+_-")
+_ENCODED_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789=_-")
 
 
 def valid_repository_name(name: str) -> bool:
@@ -75,7 +77,19 @@ def valid_repository_name(name: str) -> bool:
 
 
 def valid_digest(reference: str) -> bool:
-    return len(reference) <= 255 and _DIGEST.fullmatch(reference) is not None
+    """``algorithm:encoded`` of the OCI digest grammar (``sha256:`` and 64 hex digits)."""
+    if len(reference) > 255:
+        return False
+    algorithm, colon, encoded = reference.partition(":")
+    return (
+        bool(colon)
+        and bool(algorithm)
+        and algorithm[0] not in ".+_-"
+        and algorithm[-1] not in ".+_-"
+        and set(algorithm) <= _ALGORITHM_CHARS
+        and len(encoded) >= 32
+        and set(encoded) <= _ENCODED_CHARS
+    )
 
 
 class RegistryUnavailable(Exception):
@@ -324,8 +338,13 @@ def _json(response: _Answer) -> dict[str, Any]:
 
 def _next_last(link: str) -> str | None:
     """``last`` of the ``Link: </v2/_catalog?last=x&n=100>; rel="next"`` header, if any."""
-    found = _NEXT_LINK.search(link)
-    if found is None:
-        return None
-    values = parse_qs(urlsplit(found.group(1)).query).get("last")
-    return values[0] if values else None
+    for entry in link[:8192].split(","):
+        target, _, parameters = entry.partition(";")
+        target = target.strip()
+        relations = [
+            p.strip().removeprefix("rel=").strip('"') for p in parameters.split(";") if p.strip()
+        ]
+        if "next" in relations and target.startswith("<") and target.endswith(">"):
+            values = parse_qs(urlsplit(target[1:-1]).query).get("last")
+            return values[0] if values else None
+    return None
