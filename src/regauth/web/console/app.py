@@ -34,7 +34,16 @@ __all__ = ["PAGE_MODULES", "ConsoleApp", "create_console_app"]
 log = structlog.get_logger("regauth.console")
 
 #: the console's areas, each a module with ``routes(console)``
-PAGE_MODULES = ("signin", "device", "device_api", "connect", "tokens", "sessions", "access")
+PAGE_MODULES = (
+    "signin",
+    "device",
+    "device_api",
+    "connect",
+    "tokens",
+    "sessions",
+    "access",
+    "repositories",
+)
 
 _STATIC_CACHE = b"public, max-age=300"
 

@@ -56,6 +56,7 @@ NOTICES: dict[str, str] = {
     "robot-deleted": "The robot is deleted.",
     "lockout-cleared": "The lockout is cleared.",
     "deleted": "Deleted.",
+    "manifest-deleted": "The manifest is deleted, and every tag that named it.",
 }
 
 
