@@ -34,7 +34,20 @@ __all__ = ["PAGE_MODULES", "ConsoleApp", "create_console_app"]
 log = structlog.get_logger("regauth.console")
 
 #: the console's areas, each a module with ``routes(console)``
-PAGE_MODULES = ("signin", "device", "device_api")
+PAGE_MODULES = (
+    "signin",
+    "device",
+    "device_api",
+    "admin_users",
+    "admin_groups",
+    "admin_grants",
+    "admin_robots",
+    "admin_tokens",
+    "admin_lockouts",
+    "admin_audit",
+    "admin_policy",
+    "admin_settings",
+)
 
 _STATIC_CACHE = b"public, max-age=300"
 
