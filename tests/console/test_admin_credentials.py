@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import structlog.testing
+
 from regauth.runtime import Runtime
 from tests.console.support import PASSWORDS, Browser, signed_in
 
@@ -21,7 +23,12 @@ async def test_a_robot_is_created_with_its_secret_shown_once(
     await browser.get("/admin/robots")
     answer = await browser.post(
         "/admin/robots",
-        {"name": "ci", "description": "builds", "expires": "90d", "grants": "ci/* push\n\nlib/* pull"},
+        {
+            "name": "ci",
+            "description": "builds",
+            "expires": "90d",
+            "grants": "ci/* push\n\nlib/* pull",
+        },
     )
     assert answer.status_code == 200  # shown on this answer, no redirect
     assert answer.headers["cache-control"] == "no-store"
@@ -158,3 +165,22 @@ async def test_lockouts_are_listed_and_cleared(runtime: Runtime, browser_for: Br
     assert runtime.accounts.list_lockouts(include_all=True) == []
     answer = await browser.post("/admin/lockouts/clear", {"target": "alice"})
     assert answer.headers["location"] == "/admin/lockouts?done=lockout-none"
+
+
+async def test_admin_actions_are_logged_with_who_did_what_and_no_secret(
+    runtime: Runtime, browser_for: BrowserFor
+) -> None:
+    browser = await signed_in(browser_for(), "root")
+    await browser.get("/admin/robots")
+    with structlog.testing.capture_logs() as logs:
+        created = await browser.post("/admin/robots", {"name": "ci", "expires": "never"})
+        await browser.post("/admin/users/alice/password", {"password": "new-alice-pw-1"})
+    found = _SECRET.search(created.text)
+    assert found is not None
+    actions = [(e["event"], e["admin"], e["action"]) for e in logs if e["event"] == "console admin"]
+    assert actions == [
+        ("console admin", "root", "create robot"),
+        ("console admin", "root", "reset password"),
+    ]
+    text = repr(logs)
+    assert found.group(1) not in text and "new-alice-pw-1" not in text

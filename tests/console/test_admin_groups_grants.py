@@ -49,7 +49,9 @@ async def test_group_forms_refuse_bad_input(runtime: Runtime, browser_for: Brows
     assert (await browser.post("/admin/groups", {"name": ""})).status_code == 400
     taken = await browser.post("/admin/groups", {"name": "team"})
     assert taken.status_code == 409 and 'id="e-name"' in taken.text
-    assert (await browser.post("/admin/groups/team/members/add", {"username": ""})).status_code == 400
+    assert (
+        await browser.post("/admin/groups/team/members/add", {"username": ""})
+    ).status_code == 400
     assert (await browser.post("/admin/groups/nothing/delete")).status_code == 404
     assert [g.name for g in runtime.accounts.list_groups()] == ["team"]
 
@@ -58,7 +60,11 @@ async def test_group_names_are_escaped(runtime: Runtime, browser_for: BrowserFor
     runtime.accounts.create_group(SCRIPT, description=SCRIPT)
     runtime.accounts.add_grant(pattern="x/*", role="pull", group=SCRIPT)
     browser = await signed_in(browser_for(), "root")
-    for path in ("/admin/groups", "/admin/groups/%3Cscript%3Ealert(1)%3C%2Fscript%3E", "/admin/grants"):
+    for path in (
+        "/admin/groups",
+        "/admin/groups/%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "/admin/grants",
+    ):
         page = await browser.get(path)
         assert page.status_code == 200, path
         assert SCRIPT not in page.text and "&lt;script&gt;" in page.text
@@ -74,7 +80,9 @@ async def test_a_grant_added_from_the_page_lets_the_user_pull(
         "/admin/grants",
         {"subject_kind": "user", "subject": "alice", "pattern": "team/*", "role": "push"},
     )
-    assert answer.status_code == 303 and answer.headers["location"] == "/admin/grants?done=grant-added"
+    assert (
+        answer.status_code == 303 and answer.headers["location"] == "/admin/grants?done=grant-added"
+    )
     grants = runtime.accounts.list_grants()
     assert [(g.subject_type, g.subject, g.pattern, g.role, g.created_by) for g in grants] == [
         ("user", "alice", "team/*", "push", "root")
@@ -90,7 +98,8 @@ async def test_a_grant_added_from_the_page_lets_the_user_pull(
         {"type": "repository", "name": "team/app", "actions": ["pull", "push"]}
     ]
     public = await browser.post(
-        "/admin/grants", {"subject_kind": "public", "subject": "", "pattern": "pub/*", "role": "pull"}
+        "/admin/grants",
+        {"subject_kind": "public", "subject": "", "pattern": "pub/*", "role": "pull"},
     )
     assert public.status_code == 303
     assert runtime.accounts.list_grants()[-1].subject_type == "public"
@@ -108,11 +117,27 @@ async def test_bad_grants_are_refused_beside_the_field(
     await browser.get("/admin/grants")
     cases = [
         ({"subject_kind": "user", "subject": "", "pattern": "a/*", "role": "pull"}, 400, "subject"),
-        ({"subject_kind": "user", "subject": "nobody", "pattern": "a/*", "role": "pull"}, 404, "subject"),
-        ({"subject_kind": "user", "subject": "alice", "pattern": "a//b", "role": "pull"}, 400, "pattern"),
-        ({"subject_kind": "user", "subject": "alice", "pattern": "a/*", "role": "owner"}, 400, "role"),
+        (
+            {"subject_kind": "user", "subject": "nobody", "pattern": "a/*", "role": "pull"},
+            404,
+            "subject",
+        ),
+        (
+            {"subject_kind": "user", "subject": "alice", "pattern": "a//b", "role": "pull"},
+            400,
+            "pattern",
+        ),
+        (
+            {"subject_kind": "user", "subject": "alice", "pattern": "a/*", "role": "owner"},
+            400,
+            "role",
+        ),
         ({"subject_kind": "public", "subject": "", "pattern": "a/*", "role": "push"}, 400, "role"),
-        ({"subject_kind": "world", "subject": "x", "pattern": "a/*", "role": "pull"}, 400, "subject_kind"),
+        (
+            {"subject_kind": "world", "subject": "x", "pattern": "a/*", "role": "pull"},
+            400,
+            "subject_kind",
+        ),
     ]
     for fields, status, field in cases:
         answer = await browser.post("/admin/grants", fields)
@@ -128,7 +153,9 @@ async def test_grants_are_filtered_and_sorted(runtime: Runtime, browser_for: Bro
     runtime.accounts.add_grant(pattern="gamma/*", role="admin", user="bob")
     browser = await signed_in(browser_for(), "root")
     by_user = await browser.get("/admin/grants?subject_kind=user&subject=alice")
-    assert "alpha/*" in by_user.text and "beta/*" not in by_user.text and "gamma/*" not in by_user.text
+    assert (
+        "alpha/*" in by_user.text and "beta/*" not in by_user.text and "gamma/*" not in by_user.text
+    )
     by_role = await browser.get("/admin/grants?role=push")
     assert "beta/*" in by_role.text and "alpha/*" not in by_role.text
     by_pattern = await browser.get("/admin/grants?pattern=GAM")

@@ -161,7 +161,9 @@ async def test_ending_one_of_a_users_sessions(runtime: Runtime, browser_for: Bro
     await browser.get("/admin/users/alice")
     root_session = runtime.accounts.list_console_sessions("root")[0]
     # a session of another user through this user's page is not found
-    assert (await browser.post(f"/admin/users/alice/sessions/{root_session.id}/end")).status_code == 404
+    assert (
+        await browser.post(f"/admin/users/alice/sessions/{root_session.id}/end")
+    ).status_code == 404
     too_large = await browser.post(f"/admin/users/alice/sessions/{2**70}/end")
     assert too_large.status_code == 404
     answer = await browser.post(f"/admin/users/alice/sessions/{sessions[0].id}/end")
