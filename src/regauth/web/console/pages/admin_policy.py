@@ -3,11 +3,14 @@
 An account (empty for anonymous, ``robot+NAME`` for a robot), labels (``KEY=VALUE`` lines),
 groups, a client address, a service and scopes give, per scope, what is granted and denied and
 which rule decided: :func:`regauth.explain.explain_scopes` with the running configuration and
-data folder, so the answer is the command's, word for word. The form is a GET: testing changes
+data folder, so the answer is the command's, word for word (run on a thread of its own, since
+it opens the database and loads every grant as the command does). The form is a GET: testing changes
 nothing, and a link to an answer can be shared.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -68,7 +71,7 @@ def routes(console: Console) -> list[BaseRoute]:
                 errors["service"] = "Choose a configured service."
             if not errors:
                 try:
-                    report = await explain_scopes(
+                    explaining = explain_scopes(
                         console.runtime.config,
                         console.runtime.data_dir,
                         account=values["account"].strip(),
@@ -78,6 +81,8 @@ def routes(console: Console) -> list[BaseRoute]:
                         client_ip=values["address"].strip() or None,
                         scopes=scopes,
                     )
+                    # it opens the database and loads every grant: off the event loop
+                    report = await asyncio.to_thread(asyncio.run, explaining)
                 except ProtocolError as error:
                     field = "address" if "--ip" in error.message else "scopes"
                     errors[field] = error.message.replace("--ip: ", "")
