@@ -141,6 +141,7 @@ async def test_refresh_tokens_and_console_sessions_of_everyone(
     assert runtime.accounts.list_refresh_tokens("bob")[0].revoked_at is not None
     sessions = await browser.get("/admin/tokens?show=sessions")
     assert ">alice</a>" in sessions.text and ">root</a>" in sessions.text
+    assert ">browser<" in sessions.text
     session = runtime.accounts.list_console_sessions("alice")[0]
     answer = await browser.post(f"/admin/sessions/{session.id}/end")
     assert answer.headers["location"] == "/admin/tokens?show=sessions&done=session-ended"
