@@ -193,7 +193,10 @@ def test_the_effective_configuration_masks_every_secret() -> None:
                     }
                 ]
             },
-            "registry": {"notification_secret": secrets["notify"]},
+            "registry": {
+                "notification_secret": secrets["notify"],
+                "url": "https://puller:url-password-4242@registry.example.test",
+            },
             "users": {"carol": {"password": bcrypt_hash("carol-password-1")}},
         }
     )
@@ -207,6 +210,8 @@ def test_the_effective_configuration_masks_every_secret() -> None:
     assert document["oidc"]["providers"][0]["client_secret"] == "***"
     assert document["registry"]["notification_secret"] == "***"
     assert document["users"]["carol"]["password"] == "***"
+    assert document["registry"]["url"] == "https://puller:***@registry.example.test"
+    assert "url-password-4242" not in text
     assert document["console"]["idle_lifetime"] == "8h"
     assert document["oidc"]["providers"][0]["client_id"] == "regauth"
 

@@ -18,6 +18,7 @@ import ipaddress
 import re
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from starlette.requests import Request
@@ -35,7 +36,6 @@ __all__ = ["MASK", "effective_yaml", "masked", "routes"]
 
 MASK = "***"
 _SECRET_KEY = re.compile(r"password|secret", re.IGNORECASE)
-_URL_PASSWORD = re.compile(r"(?P<head>[a-zA-Z][a-zA-Z0-9+.-]*://[^/@:\s]*:)[^/@\s]*@")
 #: the downloads: format -> (file name, media type)
 DOWNLOADS = {
     "yaml": ("registry-auth.yml", "application/yaml"),
@@ -52,6 +52,22 @@ def _duration(value: datetime.timedelta) -> str:
     return f"{seconds:g}s"
 
 
+def _without_url_password(text: str) -> str:
+    """``scheme://user:***@host/...`` for a URL with a password; other text as it is."""
+    if "://" not in text or "@" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+        has_password = parts.password is not None
+    except ValueError:
+        return text
+    if not has_password:
+        return text
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{host}"))
+
+
 def masked(value: Any, key: str = "") -> Any:
     """A configuration value as plain YAML data, with every secret replaced by ``***``."""
     if isinstance(value, Secret):
@@ -63,7 +79,7 @@ def masked(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         if _SECRET_KEY.search(key) and value:
             return MASK
-        return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK + "@", value)
+        return _without_url_password(value)
     if isinstance(value, datetime.timedelta):
         return _duration(value)
     if isinstance(value, PurePath | ipaddress.IPv4Network | ipaddress.IPv6Network):
