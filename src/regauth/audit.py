@@ -37,6 +37,7 @@ from regauth.store.models import AuditEvent
 
 __all__ = [
     "ACCOUNT_LENGTH",
+    "MAX_OFFSET",
     "OUTCOMES",
     "REASON_LENGTH",
     "SERVICE_LENGTH",
@@ -53,6 +54,10 @@ __all__ = [
 ]
 
 
+#: the most events a query may skip
+MAX_OFFSET = 10_000_000
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     account: str | None = None
@@ -61,12 +66,16 @@ class AuditFilter:
     since: datetime.datetime | None = None
     until: datetime.datetime | None = None
     limit: int = 100
+    #: events skipped first (paging: page N of size L has offset (N - 1) * L)
+    offset: int = 0
 
     def __post_init__(self) -> None:
         if self.outcome is not None and self.outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}")
         if not 1 <= self.limit <= 10000:
             raise ValueError("limit must be between 1 and 10000")
+        if not 0 <= self.offset <= MAX_OFFSET:
+            raise ValueError(f"offset must be between 0 and {MAX_OFFSET}")
 
 
 def _iso(moment: datetime.datetime) -> str:
@@ -87,7 +96,7 @@ def _query(filters: AuditFilter) -> Select[AuditEvent]:
         query = query.where(
             AuditEvent.repositories.contains(f" {filters.repository} ", autoescape=True)
         )
-    return query.limit(filters.limit)
+    return query.offset(filters.offset).limit(filters.limit)
 
 
 def query_audit(database: Database, filters: AuditFilter) -> list[dict[str, Any]]:

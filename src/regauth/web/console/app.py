@@ -43,6 +43,15 @@ PAGE_MODULES = (
     "sessions",
     "access",
     "repositories",
+    "admin_users",
+    "admin_groups",
+    "admin_grants",
+    "admin_robots",
+    "admin_tokens",
+    "admin_lockouts",
+    "admin_audit",
+    "admin_policy",
+    "admin_settings",
 )
 
 _STATIC_CACHE = b"public, max-age=300"

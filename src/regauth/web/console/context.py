@@ -57,6 +57,12 @@ NOTICES: dict[str, str] = {
     "lockout-cleared": "The lockout is cleared.",
     "deleted": "Deleted.",
     "manifest-deleted": "The manifest is deleted, and every tag that named it.",
+    # administration
+    "user-disabled": "The user is disabled; their console sessions and refresh tokens ended.",
+    "user-enabled": "The user is enabled.",
+    "robot-created": "The robot is created.",
+    "refresh-token-revoked": "The refresh token is revoked.",
+    "lockout-none": "Nothing was counted for that account or address: nothing to clear.",
 }
 
 
