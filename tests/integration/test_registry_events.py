@@ -359,3 +359,25 @@ def test_cli_events_and_repositories(tmp_path: Path) -> None:
     for bad in (["--since", "soon"], ["--action", "copy"], ["--cursor", "x"]):
         result = runner.invoke(main, ["events", *bad, *state])
         assert result.exit_code == 2 and "Traceback" not in result.output, bad
+
+
+async def test_concurrent_notifications_are_each_answered_for_themselves(
+    runtime: Runtime, client_for: ClientFor
+) -> None:
+    """Notifications arriving together share a transaction (group commit), but each answer
+    counts its own events, and an id sent twice at once is stored once."""
+    import asyncio
+
+    client = client_for(runtime)
+    sent = [body(event(f"c{i % 15}", at=f"2026-11-20T10:{i % 15:02d}:00Z")) for i in range(30)]
+    answers = await asyncio.gather(
+        *(client.post("/registry/events", content=item, headers=HEADERS) for item in sent)
+    )
+    assert all(a.status_code == 200 for a in answers)
+    assert sum(a.json()["stored"] for a in answers) == 15
+    assert sum(a.json()["duplicates"] for a in answers) == 15
+    assert len(stored(runtime)) == 15
+    from regauth.activity import get_repository
+
+    repository = get_repository(runtime.database, "team/app")
+    assert repository is not None and repository["pushes"] == 15

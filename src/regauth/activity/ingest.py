@@ -5,10 +5,17 @@ image is one manifest pull, its blobs would multiply the rows by the layer count
 ``none``. Events not kept are acknowledged all the same (the registry would retry forever
 otherwise). Events older than ``events.retention_days`` are deleted at most once an hour, by
 the process that stores events.
+
+Notifications that arrive while a transaction is being written (several registries, or
+instances of one) wait and are written together in the next one, each answered with its own
+result (group commit): the registry sends one event per notification, and on SQLite a
+transaction's commit costs more than its rows. A notification is never split across
+transactions, so each is stored whole or not at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import threading
 import time
@@ -30,6 +37,8 @@ log = structlog.get_logger("regauth.activity")
 
 RECORD_PULLS = ("manifests", "all", "none")
 PRUNE_EVERY_SECONDS = 3600.0
+#: the most notifications written in one transaction
+MAX_GROUP = 256
 
 
 @dataclass
@@ -60,6 +69,9 @@ class EventIngest:
         self._clock = clock
         self._pruned_at: float | None = None
         self._prune_lock = threading.Lock()
+        #: notifications waiting for the next transaction, with their answers to be
+        self._waiting: list[tuple[Sequence[RegistryEvent], asyncio.Future[IngestResult]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     def keeps(self, event: RegistryEvent) -> bool:
         """Whether ``events.record_pulls`` keeps this event (every other action is kept)."""
@@ -68,16 +80,53 @@ class EventIngest:
         return self._record_pulls == "manifests" and event.manifest
 
     def store(self, events: Sequence[RegistryEvent]) -> IngestResult:
-        """Store one notification's events in one transaction (blocking: run it on the
-        database's threads); an exception stores nothing."""
-        kept = [e for e in events if self.keeps(e)]
-        result = IngestResult(skipped=len(events) - len(kept))
+        """Store one notification's events in one transaction (blocking); an exception
+        stores nothing."""
+        return self.store_group([events])[0]
+
+    def store_group(self, notifications: Sequence[Sequence[RegistryEvent]]) -> list[IngestResult]:
+        """Store several notifications in one transaction (blocking: run it on the database's
+        threads), and what became of each; an exception stores none of them."""
+        results: list[IngestResult] = []
+        kept: list[RegistryEvent] = []
+        for events in notifications:
+            mine = [e for e in events if self.keeps(e)]
+            kept += mine
+            results.append(IngestResult(skipped=len(events) - len(mine)))
         if kept:
-            with self._db.write() as session:
-                written = store_events(session, kept)
-            result.stored, result.duplicates = written.stored, written.duplicates
+            inserted = {id(e) for e in store_events(self._db, kept).stored}
+            for events, result in zip(notifications, results, strict=True):
+                mine = [e for e in events if self.keeps(e)]
+                result.stored = [e for e in mine if id(e) in inserted]
+                result.duplicates = len(mine) - len(result.stored)
         self._maybe_prune()
-        return result
+        return results
+
+    async def submit(self, events: Sequence[RegistryEvent]) -> IngestResult:
+        """Store one notification's events from the event loop: in the next transaction, with
+        whatever other notifications arrive meanwhile."""
+        future: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._waiting.append((events, future))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_waiting())
+        return await asyncio.shield(future)
+
+    async def _write_waiting(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
+                try:
+                    results = await self._db.run(self.store_group, [events for events, _ in group])
+                except Exception as exc:
+                    for _, future in group:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for (_, future), result in zip(group, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
+        finally:
+            self._writer = None
 
     def _maybe_prune(self) -> None:
         now = time.monotonic()

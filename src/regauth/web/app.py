@@ -159,7 +159,7 @@ class RegauthApp:
             record_pulls=config.events.record_pulls,
             retention=datetime.timedelta(days=config.events.retention_days),
         )
-        return RegistryEventsEndpoint(self._runtime.database, ingest, secret.reveal(), metrics)
+        return RegistryEventsEndpoint(ingest, secret.reveal(), metrics)
 
     def _login(self) -> Handler:
         """The single sign-on pages (``/login``), built on first use."""

@@ -28,7 +28,6 @@ from regauth.web.responses import Receive, Scope, Send, send_json
 
 if TYPE_CHECKING:
     from regauth.metrics import Metrics
-    from regauth.store.database import Database
 
 __all__ = ["MAX_BODY_BYTES", "RegistryEventsEndpoint"]
 
@@ -56,12 +55,10 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 class RegistryEventsEndpoint:
     def __init__(
         self,
-        database: Database,
         ingest: EventIngest,
         secret: str,
         metrics: Metrics | None = None,
     ) -> None:
-        self._database = database
         self._ingest = ingest
         self._expected = b"Bearer " + secret.encode()
         self._metrics = metrics
@@ -86,7 +83,7 @@ class RegistryEventsEndpoint:
             except ParseError as exc:
                 raise _Refused(400, "malformed", str(exc)) from None
             try:
-                result: IngestResult = await self._database.run(self._ingest.store, events)
+                result: IngestResult = await self._ingest.submit(events)
             except Exception as exc:
                 log.error("storing registry events failed", error=str(exc)[:300], client_ip=address)
                 raise _Refused(
