@@ -381,3 +381,45 @@ async def test_concurrent_notifications_are_each_answered_for_themselves(
 
     repository = get_repository(runtime.database, "team/app")
     assert repository is not None and repository["pushes"] == 15
+
+
+def test_registry_config_prints_the_notifications_section_in_every_format(tmp_path: Path) -> None:
+    import shlex
+
+    config_file = tmp_path / "regauth.yml"
+    data = ["--config", str(config_file), "--data-dir", str(tmp_path / "data")]
+    runner = CliRunner()
+    config_file.write_text(yaml.safe_dump({"server": {"public_url": "https://auth.example.com"}}))
+    plain = runner.invoke(main, ["registry-config", *data])
+    assert plain.exit_code == 0 and "notifications" not in plain.stdout  # no secret, no section
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "server": {"public_url": "https://auth.example.com", "path_prefix": "/r"},
+                "registry": {"notification_secret": SECRET},
+            }
+        )
+    )
+    expected = {
+        "name": "regauth",
+        "url": "https://auth.example.com/r/registry/events",
+        "headers": {"Authorization": [f"Bearer {SECRET}"]},
+        "timeout": "5s",
+        "threshold": 5,
+        "backoff": "1s",
+    }
+    printed = yaml.safe_load(runner.invoke(main, ["registry-config", *data]).stdout)
+    assert printed["notifications"] == {"endpoints": [expected]}
+    env = runner.invoke(main, ["registry-config", "--format", "env", *data]).stdout
+    (line,) = [x for x in env.splitlines() if x.startswith("REGISTRY_NOTIFICATIONS_ENDPOINTS=")]
+    (assignment,) = shlex.split(line)  # what a shell makes of it
+    assert yaml.safe_load(assignment.split("=", 1)[1]) == [expected]  # the registry reads YAML
+    out = tmp_path / "compose"
+    result = runner.invoke(
+        main, ["registry-config", "--format", "compose", "--out", str(out), *data]
+    )
+    assert result.exit_code == 0, result.output
+    registry_file = out / "registry-config.yml"
+    assert registry_file.stat().st_mode & 0o777 == 0o600
+    (endpoint,) = yaml.safe_load(registry_file.read_text())["notifications"]["endpoints"]
+    assert endpoint["url"] == "http://regauth:5001/r/registry/events"
