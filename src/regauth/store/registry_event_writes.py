@@ -191,9 +191,10 @@ def _update_repositories(cursor: Any, dialect: _Dialect, events: list[RegistryEv
         elif event.action == "delete":
             row[3] = event.at
     time = dialect.time
+    # in name order: two instances writing the same repositories lock them in one order
     values = [
         (r[0], *(time(t) if t is not None else None for t in r[1:5]), r[5], r[6])
-        for r in rows.values()
+        for _, r in sorted(rows.items())
     ]
     cursor.executemany(_REPOSITORY_UPSERT.format(marks=dialect.marks(7)), values)
 
@@ -237,10 +238,13 @@ def _write_tags(
     pushes: dict[tuple[str, str], tuple[Any, ...]],
     pulls: dict[tuple[str, str], tuple[Any, ...]],
 ) -> None:
+    # in key order, as the repositories: no two transactions wait for each other in a circle
     if pushes:
-        cursor.executemany(_TAG_PUSH.format(marks=dialect.marks(6)), list(pushes.values()))
+        rows = [row for _, row in sorted(pushes.items())]
+        cursor.executemany(_TAG_PUSH.format(marks=dialect.marks(6)), rows)
     if pulls:
-        cursor.executemany(_TAG_PULL.format(marks=dialect.marks(6)), list(pulls.values()))
+        rows = [row for _, row in sorted(pulls.items())]
+        cursor.executemany(_TAG_PULL.format(marks=dialect.marks(6)), rows)
 
 
 def _delete_tags(cursor: Any, dialect: _Dialect, event: RegistryEvent) -> None:
