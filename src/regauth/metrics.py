@@ -9,7 +9,8 @@ process without that variable (tests, an embedded app) the values live in the pr
 A request only adds to plain numbers of its series (a count, a sum, a bucket); they reach
 prometheus_client at most :data:`FLUSH_SECONDS` later, on the event loop, and before every
 scrape and shutdown. Each update there is a lock, a ``getpid`` and a write to the mapped file,
-three of them per request if done one by one. No label ever carries an account name, a
+three of them per request if done one by one. Registry notifications (a few per push) are
+counted as they come. No label ever carries an account name, a
 repository or anything secret, only outcomes and authentication methods (a fixed set).
 """
 
@@ -20,6 +21,7 @@ import bisect
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +58,12 @@ LATENCY_BUCKETS = (
 #: the authentication methods a label may name; anything else is counted as "other"
 METHODS = frozenset(
     {"anonymous", "static", "htpasswd", "database", "ldap", "idp_token", "refresh_token"}
+)
+
+#: the labels of the registry events' counters (a fixed set: nothing a client chose)
+EVENT_ACTIONS = frozenset({"push", "pull", "delete", "mount"})
+REJECTIONS = frozenset(
+    {"unauthorized", "malformed", "too_large", "unsupported_media_type", "unavailable"}
 )
 
 
@@ -152,6 +160,20 @@ class Metrics:
             "Audit records dropped because the queue overflowed (the database was away)",
             registry=registry,
         )
+        self._registry_events = Counter(
+            "regauth_registry_events",
+            "Registry events in notifications, by result (received; then stored, duplicate: "
+            "already stored, or skipped: not kept by events.record_pulls) and action",
+            ["result", "action"],
+            registry=registry,
+        )
+        self._registry_rejected = Counter(
+            "regauth_registry_notifications_rejected",
+            "Registry notifications refused whole, by reason (unauthorized, malformed, "
+            "too_large, unsupported_media_type, unavailable)",
+            ["reason"],
+            registry=registry,
+        )
 
         self._pending: list[TokenCounter] = []
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -202,6 +224,16 @@ class Metrics:
             self._audit_written.inc(written)
         if dropped:
             self._audit_dropped.inc(dropped)
+
+    def registry_events(self, result: str, actions: Mapping[str, int]) -> None:
+        """Events of one notification with this result, counted by action."""
+        for action, count in actions.items():
+            if count:
+                label = action if action in EVENT_ACTIONS else "other"
+                self._registry_events.labels(result, label).inc(count)
+
+    def registry_notification_rejected(self, reason: str) -> None:
+        self._registry_rejected.labels(reason if reason in REJECTIONS else "other").inc()
 
     def render(self) -> tuple[bytes, str]:
         """The exposition of every worker's values, and its content type (call

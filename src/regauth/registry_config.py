@@ -2,11 +2,14 @@
 
 Three renderings, like Keycloak's "Installation" tab: a ``config.yml`` fragment, environment
 variables (``REGISTRY_AUTH_TOKEN_*``), and a docker-compose project with ``registry:2`` and
-regauth wired together.
+regauth wired together. With ``registry.notification_secret`` set, each also carries the
+registry's ``notifications:`` section, so it sends its events to regauth from its first start.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +19,12 @@ import yaml
 
 from regauth.config import Config
 from regauth.keys import BUNDLE_FILE, JWKS_FILE, SigningKey, write_public, write_trust_files
+from regauth.keys.files import write_private
 
 __all__ = [
+    "NotificationSettings",
     "RegistryAuthSettings",
+    "notification_settings",
     "render_compose",
     "render_env",
     "render_yaml",
@@ -48,6 +54,44 @@ class RegistryAuthSettings:
         }
 
 
+@dataclass(frozen=True)
+class NotificationSettings:
+    """The registry's endpoint for regauth: where to POST events, with the secret header."""
+
+    url: str
+    secret: str
+    name: str = "regauth"
+    timeout: str = "5s"
+    #: failures before the registry waits ``backoff`` between retries (it retries forever)
+    threshold: int = 5
+    backoff: str = "1s"
+
+    def endpoint(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "headers": {"Authorization": [f"Bearer {self.secret}"]},
+            "timeout": self.timeout,
+            "threshold": self.threshold,
+            "backoff": self.backoff,
+        }
+
+    def section(self) -> dict[str, Any]:
+        return {"endpoints": [self.endpoint()]}
+
+
+def notification_settings(
+    config: Config, base_url: str | None = None
+) -> NotificationSettings | None:
+    """The notifications endpoint, when ``registry.notification_secret`` is set; ``base_url``
+    is regauth's address as the registry reaches it (default: ``server.public_url``)."""
+    secret = config.registry.notification_secret
+    if secret is None:
+        return None
+    base = base_url if base_url is not None else config.server.base_url()
+    return NotificationSettings(url=f"{base}/registry/events", secret=secret.reveal())
+
+
 def settings_for(
     config: Config, bundle: Path | str, jwks: Path | str, service: str | None = None
 ) -> RegistryAuthSettings:
@@ -60,26 +104,44 @@ def settings_for(
     )
 
 
-def render_yaml(settings: RegistryAuthSettings) -> str:
+def render_yaml(
+    settings: RegistryAuthSettings, notifications: NotificationSettings | None = None
+) -> str:
     header = (
         "# Registry config.yml section for regauth. rootcertbundle is used by registry 2.x and\n"
         "# 3.x; jwks only by registry 3.x (2.x ignores it).\n"
     )
-    return header + yaml.safe_dump(
-        {"auth": {"token": settings.token_section()}}, sort_keys=False, default_flow_style=False
-    )
+    document: dict[str, Any] = {"auth": {"token": settings.token_section()}}
+    if notifications is not None:
+        header += "# notifications: the registry sends its events to regauth (keep it secret).\n"
+        document["notifications"] = notifications.section()
+    return header + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
 
 
-def render_env(settings: RegistryAuthSettings) -> str:
-    return "".join(
+def render_env(
+    settings: RegistryAuthSettings, notifications: NotificationSettings | None = None
+) -> str:
+    lines = [
         f"REGISTRY_AUTH_TOKEN_{key.upper()}={value}\n"
         for key, value in settings.token_section().items()
-    )
+    ]
+    if notifications is not None:
+        # the registry reads a variable that names a whole field as YAML: the endpoint list
+        # fits in one value (JSON is YAML), quoted for a shell or a systemd EnvironmentFile
+        endpoints = json.dumps([notifications.endpoint()], separators=(",", ":"))
+        lines.append(
+            "# the notifications endpoint list, as YAML in one variable (quoted for a shell;\n"
+            "# docker --env-file keeps quotes: drop them there)\n"
+        )
+        lines.append(f"REGISTRY_NOTIFICATIONS_ENDPOINTS={shlex.quote(endpoints)}\n")
+    return "".join(lines)
 
 
-def registry_config_document(settings: RegistryAuthSettings) -> dict[str, Any]:
+def registry_config_document(
+    settings: RegistryAuthSettings, notifications: NotificationSettings | None = None
+) -> dict[str, Any]:
     """A complete registry config.yml for the compose project."""
-    return {
+    document: dict[str, Any] = {
         "version": 0.1,
         "log": {"fields": {"service": "registry"}},
         "storage": {
@@ -89,6 +151,9 @@ def registry_config_document(settings: RegistryAuthSettings) -> dict[str, Any]:
         "http": {"addr": ":5000", "headers": {"X-Content-Type-Options": ["nosniff"]}},
         "auth": {"token": settings.token_section()},
     }
+    if notifications is not None:
+        document["notifications"] = notifications.section()
+    return document
 
 
 def render_compose(
@@ -150,9 +215,18 @@ def write_compose_project(
     container_settings = settings_for(
         config, f"/certs/{BUNDLE_FILE}", f"/certs/{JWKS_FILE}", service
     )
-    write_public(
-        out_dir / "registry-config.yml",
-        yaml.safe_dump(registry_config_document(container_settings), sort_keys=False).encode(),
+    _, port = config.server.host_port
+    # the registry reaches regauth by its service name on the project's network
+    scheme = "https" if config.server.tls else "http"
+    notifications = notification_settings(
+        config, f"{scheme}://regauth:{port}{config.server.path_prefix}"
+    )
+    document = yaml.safe_dump(
+        registry_config_document(container_settings, notifications), sort_keys=False
+    ).encode()
+    # with the notification secret in it, only its owner reads the file
+    (write_private if notifications is not None else write_public)(
+        out_dir / "registry-config.yml", document
     )
     compose = out_dir / "docker-compose.yaml"
     write_public(

@@ -45,6 +45,8 @@ BUDGET: dict[str, int] = {
     "expiries": 300,
     "host_names": 400,
     "token_endpoint": 200,
+    "notification_envelopes": 200,
+    "notification_events": 100,
     "admin_api": 4,
 }
 #: operations in the admin API's OpenAPI document (a test checks the number)

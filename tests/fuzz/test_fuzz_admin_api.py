@@ -39,6 +39,8 @@ BUSINESS_RULES = re.compile(
     r"|needs a P-256|needs an RSA key|at least 2048 bits|only with private_key"
     # an address that is a network rather than one address or an IPv6 /64
     r"|is a network: addresses are counted"
+    # registry events: since/until are a duration or a moment; a cursor is one a page gave out
+    r"|query\.(since|until): not a time|cursor: not a cursor this server gave out"
 )
 #: seconds one answer may take (a password to hash is the slowest: tens of milliseconds)
 ANSWER_BOUND = 10.0

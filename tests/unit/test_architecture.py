@@ -32,6 +32,7 @@ FLOORS: dict[str, int] = {
     "audit": 4,
     "admin_auth": 4,
     "sync": 4,
+    "activity": 4,
     "oidc": 5,
     "keyring": 5,
     "defaults": 5,

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import regauth
-from regauth.protocol import scope
+from regauth.protocol import notifications, scope
 
 try:  # Python 3.11+
     from re import _constants as sre_constants
@@ -37,6 +37,9 @@ DEFAULT_LENGTH = 16 * 1024
 BOUNDED = {
     "regauth.protocol.scope._REPOSITORY_NAME": scope.MAX_NAME_LENGTH,  # parse_scope
     "regauth.protocol.scope._GENERIC_NAME": scope.MAX_NAME_LENGTH,  # parse_scope
+    # the notification parser checks a field's length before its grammar (_text)
+    "regauth.protocol.notifications._DIGEST": notifications.DIGEST_LENGTH,
+    "regauth.protocol.notifications._MEDIA_TYPE": notifications.MEDIA_TYPE_LENGTH,
 }
 #: seconds one call may take on the longest input (a linear scan of 16 KiB takes well under 5 ms)
 BOUND = 0.05

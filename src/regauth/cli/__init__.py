@@ -14,6 +14,7 @@ from regauth.cli import (  # noqa: F401  isort: skip
     groups,
     keys,
     lockouts,
+    registry_events,
     robots,
     server,
     sessions,

@@ -164,7 +164,8 @@ def registry_config(
     service: str | None,
 ) -> None:
     """Print the registry's auth.token settings and write the files it must trust (every
-    published signing key)."""
+    published signing key); with registry.notification_secret set, its notifications section
+    too (the registry then sends its events to regauth)."""
     from regauth import registry_config as rc
     from regauth.cli.keys import published_keys
 
@@ -189,9 +190,9 @@ def registry_config(
         return
     bundle, jwks = rc.write_trust_files(keys, target)
     settings = rc.settings_for(config, bundle, jwks, service)
-    click.echo(
-        rc.render_env(settings) if output_format == "env" else rc.render_yaml(settings), nl=False
-    )
+    notifications = rc.notification_settings(config)
+    render = rc.render_env if output_format == "env" else rc.render_yaml
+    click.echo(render(settings, notifications), nl=False)
 
 
 @main.command("hash-password")

@@ -17,6 +17,7 @@ from regauth.web.token_endpoint import TokenEndpoint
 if TYPE_CHECKING:
     from regauth.config import Config
     from regauth.metrics import Metrics
+    from regauth.protocol.secret import Secret
     from regauth.web.reload import Reloader
 
 __all__ = ["create_app"]
@@ -72,6 +73,9 @@ class RegauthApp:
         }
         if metrics is not None:
             routes[f"{self._prefix}/metrics"] = self._serve_metrics
+        secret = config.registry.notification_secret
+        if secret is not None:  # never without a secret
+            routes[f"{self._prefix}/registry/events"] = self._registry_events(secret, metrics)
         self._routes = routes
         self._api_prefix = f"{self._prefix}/api/"
         self._admin_api: Handler | None = None
@@ -145,6 +149,21 @@ class RegauthApp:
 
             self._admin_api = create_admin_api(self._runtime)
         return self._admin_api
+
+    def _registry_events(self, secret: Secret, metrics: Metrics | None) -> Handler:
+        """``/registry/events``: the registry's notifications (:mod:`.registry_events`)."""
+        import datetime
+
+        from regauth.activity import EventIngest
+        from regauth.web.registry_events import RegistryEventsEndpoint
+
+        config = self._runtime.config
+        ingest = EventIngest(
+            self._runtime.database,
+            record_pulls=config.events.record_pulls,
+            retention=datetime.timedelta(days=config.events.retention_days),
+        )
+        return RegistryEventsEndpoint(ingest, secret.reveal(), metrics)
 
     def _login(self) -> Handler:
         """The single sign-on pages (``/login``), built on first use."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from regauth.store.models import Base
+from regauth.store.registry_events import RegistryEventRow  # noqa: F401 - its tables are in Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - regauth always passes a connection

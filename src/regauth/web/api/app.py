@@ -20,6 +20,7 @@ from regauth.web.api.keys import router as keys_router
 from regauth.web.api.lockouts import router as lockouts_router
 from regauth.web.api.openapi import openapi_builder
 from regauth.web.api.refresh_tokens import router as refresh_tokens_router
+from regauth.web.api.registry_events import router as registry_events_router
 from regauth.web.api.robots import router as robots_router
 from regauth.web.api.routing import ApiSettings
 from regauth.web.api.sessions import router as sessions_router
@@ -40,14 +41,15 @@ _ROUTERS = (
     sessions_router,
     lockouts_router,
     audit_router,
+    registry_events_router,
     keys_router,
     whoami_router,
 )
 
 _DESCRIPTION = (
     "Users, groups, grants, robots, personal access and refresh tokens, the audit "
-    "trail, and the token signing keys. Authenticate with an administrator's unrestricted "
-    "personal access token: "
+    "trail, the registry's events and repository index, and the token signing keys. "
+    "Authenticate with an administrator's unrestricted personal access token: "
     "`Authorization: Bearer regauth_pat_...` (or HTTP Basic with the username and the "
     'token). Errors are JSON: `{"error": code, "message": sentence}`. '
     "A method a path does not take is answered 405 with an `Allow` header naming the methods "
