@@ -23,7 +23,9 @@ from regauth.accounts.checks import (
     check_username,
 )
 from regauth.accounts.errors import AccountError, Conflict, InvalidInput, NotFound
+from regauth.accounts.labels import check_labels
 from regauth.accounts.service import AccountService
+from regauth.accounts.user_import import ImportedAccount
 from regauth.accounts.views import (
     Created,
     GrantView,
@@ -47,6 +49,7 @@ __all__ = [
     "Created",
     "GrantView",
     "GroupView",
+    "ImportedAccount",
     "InvalidInput",
     "LockoutView",
     "LockoutsCleared",
@@ -59,6 +62,7 @@ __all__ = [
     "check_email",
     "check_expiry",
     "check_group_name",
+    "check_labels",
     "check_password",
     "check_pattern",
     "check_robot_name",
