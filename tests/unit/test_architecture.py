@@ -33,6 +33,7 @@ FLOORS: dict[str, int] = {
     "admin_auth": 4,
     "sync": 4,
     "oidc": 5,
+    "importers": 5,
     "keyring": 5,
     "defaults": 5,
     "authn": 6,
