@@ -112,6 +112,18 @@ def test_import_docker_auth_writes_a_file_that_loads(run: Any, tmp_path: Path) -
     again = run("import", "docker-auth", str(DATA / "docker_auth_full.yml"), "--out", str(out))
     assert again.exit_code == 2
     assert "exists; give --force" in again.output
+    run("user", "passwd", "test", input="changed-in-regauth\n")
+    forced = run(
+        "import",
+        "docker-auth",
+        str(DATA / "docker_auth_full.yml"),
+        "--out",
+        str(out),
+        "--force",
+        "--users-to-database",
+        "--json",
+    )
+    assert as_json(forced)["skipped_existing"] == ["admin", "test"]  # a rerun changes no one
 
 
 def test_import_docker_auth_refuses_bad_files_before_writing(run: Any, tmp_path: Path) -> None:

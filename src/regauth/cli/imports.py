@@ -120,10 +120,11 @@ def import_docker_auth(
     text = render_config(conversion, source.name)
     staged = _write_new(out, text, force) if out is not None else None
     imported: list[str] = []
+    skipped: list[str] = []
     try:
         if conversion.database_users:
             accounts = account_service(config_path, data_dir)
-            imported, _ = accounts.import_users(conversion.database_users, replace=True)
+            imported, skipped = accounts.import_users(conversion.database_users)
     except BaseException:
         if staged is not None:
             staged.unlink(missing_ok=True)
@@ -135,6 +136,7 @@ def import_docker_auth(
         "out": str(out) if out else None,
         "notes": notes,
         "users_to_database": imported,
+        "skipped_existing": skipped,
     }
     if as_json:
         if out is None:
@@ -145,8 +147,12 @@ def import_docker_auth(
         click.echo(text, nl=False)
     else:
         click.echo(f"wrote {out}")
-    if imported:
-        click.echo(f"imported {len(imported)} user(s) into the database", err=out is None)
+    if imported or skipped:
+        click.echo(
+            f"imported {len(imported)} user(s) into the database"
+            + (f"; skipped {len(skipped)} existing: {', '.join(skipped)}" if skipped else ""),
+            err=out is None,
+        )
     _print_notes(notes, err=out is None)
 
 
