@@ -67,7 +67,7 @@ def _groups(session: Session, user_id: int) -> tuple[str, ...]:
     )
 
 
-def _user_row(session: Session, user: User) -> _UserRow:
+def _user_row(session: Session, user: User, *, with_labels: bool = True) -> _UserRow:
     return _UserRow(
         user.id,
         user.username,
@@ -75,7 +75,7 @@ def _user_row(session: Session, user: User) -> _UserRow:
         user.enabled,
         user.is_admin,
         _groups(session, user.id),
-        user_labels(session, user.id),
+        user_labels(session, user.id) if with_labels else {},
     )
 
 
@@ -180,14 +180,20 @@ class DatabaseAuthenticator:
             row.is_admin,
             method=self.name,
             credential="password",
-            labels=row.labels,
+            labels=await self._db.run(self._labels, row.id),
         )
         return AuthResult.success(identity, cacheable=True)
 
     def _find_user(self, username: str) -> _UserRow | None:
+        """The user's row without labels: a failed login reads no more than an unknown name's
+        (only a success reads the labels, see :meth:`_labels`)."""
         with self._db.read() as session:
             user = session.scalar(select(User).where(User.username == username))
-            return _user_row(session, user) if user is not None else None
+            return _user_row(session, user, with_labels=False) if user is not None else None
+
+    def _labels(self, user_id: int) -> Mapping[str, tuple[str, ...]]:
+        with self._db.read() as session:
+            return user_labels(session, user_id)
 
     def _upgrade_hash(self, row: _UserRow, password: Secret) -> None:
         from sqlalchemy import update
