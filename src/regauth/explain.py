@@ -117,7 +117,11 @@ async def explain_scopes(
     if static is not None:
         for key, values in static.labels.items():
             merged.setdefault(key, []).extend(values)
-    all_groups = list(stored.groups if stored is not None else ()) + list(groups)
+    if stored is not None:  # a database user's own labels (their groups come next)
+        for key, values in stored.labels.items():
+            if key != "groups":
+                merged.setdefault(key, []).extend(values)
+    all_groups = list(stored.labels.get("groups", ()) if stored is not None else ()) + list(groups)
     if all_groups:
         merged.setdefault("groups", []).extend(all_groups)
     for key, values in labels.items():

@@ -34,6 +34,7 @@ FLOORS: dict[str, int] = {
     "sync": 4,
     "activity": 4,
     "oidc": 5,
+    "importers": 5,
     "keyring": 5,
     "defaults": 5,
     "authn": 6,

@@ -31,7 +31,9 @@ from regauth.accounts.console_sessions import (
 )
 from regauth.accounts.device_authorizations import DeviceRequestView, PollOutcome
 from regauth.accounts.errors import AccountError, Conflict, InvalidInput, NotFound
+from regauth.accounts.labels import check_labels
 from regauth.accounts.service import AccountService
+from regauth.accounts.user_import import ImportedAccount
 from regauth.accounts.views import (
     Created,
     GrantView,
@@ -59,6 +61,7 @@ __all__ = [
     "DeviceRequestView",
     "GrantView",
     "GroupView",
+    "ImportedAccount",
     "InvalidInput",
     "LiveSession",
     "LockoutView",
@@ -74,6 +77,7 @@ __all__ = [
     "check_email",
     "check_expiry",
     "check_group_name",
+    "check_labels",
     "check_password",
     "check_pattern",
     "check_robot_name",

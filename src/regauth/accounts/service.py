@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ParamSpec, TypeVar
 
 from regauth.accounts.access_tokens import AccessTokens
@@ -34,10 +34,11 @@ from regauth.accounts.device_authorizations import (
 from regauth.accounts.external import ExternalUsers
 from regauth.accounts.grants import Grants
 from regauth.accounts.groups import Groups
+from regauth.accounts.labels import UserLabels
 from regauth.accounts.lockouts import DEFAULT_LIMIT, Lockouts
 from regauth.accounts.refresh_tokens import RefreshTokens
 from regauth.accounts.robots import Robots
-from regauth.accounts.user_import import UserImport
+from regauth.accounts.user_import import ImportedAccount, UserImport
 from regauth.accounts.users import Users
 from regauth.accounts.views import (
     Created,
@@ -71,6 +72,7 @@ class AccountService:
         self._db = database
         self._users = Users(database, clock, hash_password)
         self._import = UserImport(database, clock)
+        self._labels = UserLabels(database, clock)
         self._external = ExternalUsers(database, clock)
         self._groups = Groups(database, clock)
         self._grants = Grants(database, clock)
@@ -105,6 +107,7 @@ class AccountService:
         is_admin: bool = False,
         enabled: bool = True,
         source: str = "local",
+        labels: Mapping[str, Sequence[str] | str] | None = None,
     ) -> UserView:
         return self._users.create_user(
             username,
@@ -114,6 +117,7 @@ class AccountService:
             is_admin=is_admin,
             enabled=enabled,
             source=source,
+            labels=labels,
         )
 
     def get_user(self, username: str) -> UserView:
@@ -144,17 +148,36 @@ class AccountService:
         email: str | None = None,
         is_admin: bool | None = None,
         enabled: bool | None = None,
+        labels: Mapping[str, Sequence[str] | str] | None = None,
     ) -> UserView:
-        """Change several attributes in one transaction (``email=""`` clears the email)."""
-        return self._users.update_user(username, email=email, is_admin=is_admin, enabled=enabled)
+        """Change several attributes in one transaction (``email=""`` clears the email;
+        ``labels`` replaces every label)."""
+        return self._users.update_user(
+            username, email=email, is_admin=is_admin, enabled=enabled, labels=labels
+        )
+
+    def change_labels(
+        self,
+        username: str,
+        *,
+        set_labels: Mapping[str, Sequence[str] | str] | None = None,
+        remove: Iterable[str] = (),
+    ) -> dict[str, list[str]]:
+        """Give label keys new values and remove keys; returns the labels after."""
+        return self._labels.change_labels(username, set_labels=set_labels, remove=remove)
 
     def delete_user(self, username: str) -> None:
         self._users.delete_user(username)
 
     def import_users(
-        self, entries: Sequence[tuple[str, str]], *, source: str = "local", replace: bool = False
+        self,
+        entries: Sequence[tuple[str, str] | ImportedAccount],
+        *,
+        source: str = "local",
+        replace: bool = False,
     ) -> tuple[list[str], list[str]]:
-        """Import (username, hash) pairs in one transaction; returns (created, skipped)."""
+        """Import accounts or (username, hash) pairs in one transaction; returns (created,
+        skipped)."""
         return self._import.import_users(entries, source=source, replace=replace)
 
     # ------------------------------------------------------- external users

@@ -1,4 +1,4 @@
-"""Database users: create, read, change (password, email, admin, enabled) and delete.
+"""Database users: create, read, change (password, email, admin, enabled, labels) and delete.
 
 A changed password or a disabled user loses its refresh tokens in the same transaction. The
 last enabled administrator can be neither disabled, demoted nor deleted, so nobody locks
@@ -7,7 +7,7 @@ everyone out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from regauth.accounts.checks import check_email, check_password, check_username
 from regauth.accounts.console_sessions import end_user_sessions
 from regauth.accounts.errors import Conflict, InvalidInput
+from regauth.accounts.labels import check_labels
 from regauth.accounts.refresh_tokens import revoke_user_tokens
 from regauth.accounts.store_access import StoreAccess, find_user, log_change
 from regauth.accounts.views import UserView
@@ -23,6 +24,7 @@ from regauth.clock import Clock
 from regauth.credentials.passwords import is_supported_hash
 from regauth.store.database import Database
 from regauth.store.models import Group, GroupMember, User
+from regauth.store.user_labels import labels_of, labels_of_users, replace_labels
 
 __all__ = ["Users"]
 
@@ -38,7 +40,9 @@ def _group_names(session: Session, user_id: int) -> list[str]:
     )
 
 
-def _user_view(user: User, groups: list[str]) -> UserView:
+def _user_view(
+    user: User, groups: list[str], labels: dict[str, list[str]] | None = None
+) -> UserView:
     return UserView(
         username=user.username,
         email=user.email,
@@ -49,7 +53,12 @@ def _user_view(user: User, groups: list[str]) -> UserView:
         has_password=user.password_hash is not None,
         created_at=user.created_at,
         password_changed_at=user.password_changed_at,
+        labels=labels or {},
     )
+
+
+def _view(session: Session, user: User) -> UserView:
+    return _user_view(user, _group_names(session, user.id), labels_of(session, user.id))
 
 
 def _refuse_losing_last_admin(session: Session, user: User) -> None:
@@ -82,9 +91,11 @@ class Users(StoreAccess):
         is_admin: bool = False,
         enabled: bool = True,
         source: str = "local",
+        labels: Mapping[str, Sequence[str] | str] | None = None,
     ) -> UserView:
         check_username(username)
         email = check_email(email)
+        checked_labels = check_labels(labels or {})
         if password is not None and password_hash is not None:
             raise InvalidInput("give a password or a password hash, not both")
         if password is not None:
@@ -109,15 +120,16 @@ class Users(StoreAccess):
                 )
                 session.add(user)
                 session.flush()
+                replace_labels(session, user.id, checked_labels)
                 log_change(session, "user", [username])
-                return _user_view(user, _group_names(session, user.id))
+                return _view(session, user)
         except IntegrityError:
             raise Conflict(f"user {username!r} already exists") from None
 
     def get_user(self, username: str) -> UserView:
         with self._db.read() as session:
             user = find_user(session, username)
-            return _user_view(user, _group_names(session, user.id))
+            return _view(session, user)
 
     def list_users(self) -> list[UserView]:
         with self._db.read() as session:
@@ -130,7 +142,8 @@ class Users(StoreAccess):
             )
             for user_id, name in rows:
                 memberships.setdefault(user_id, []).append(name)
-            return [_user_view(u, memberships.get(u.id, [])) for u in users]
+            labels = labels_of_users(session)
+            return [_user_view(u, memberships.get(u.id, []), labels.get(u.id)) for u in users]
 
     def count_users(self) -> int:
         with self._db.read() as session:
@@ -148,7 +161,7 @@ class Users(StoreAccess):
             revoke_user_tokens(session, user.id, now)
             end_user_sessions(session, user.id, now)
             log_change(session, "user", [username])
-            return _user_view(user, _group_names(session, user.id))
+            return _view(session, user)
 
     def rehash_password(self, username: str, old_hash: str, new_hash: str) -> None:
         """Replace a verified legacy hash (bcrypt from an import) by an argon2id one."""
@@ -171,7 +184,7 @@ class Users(StoreAccess):
                 revoke_user_tokens(session, user.id, self._clock())
                 end_user_sessions(session, user.id, self._clock())
             log_change(session, "user", [username])
-            return _user_view(user, _group_names(session, user.id))
+            return _view(session, user)
 
     def update_user(
         self,
@@ -180,10 +193,15 @@ class Users(StoreAccess):
         email: str | None = None,
         is_admin: bool | None = None,
         enabled: bool | None = None,
+        labels: Mapping[str, Sequence[str] | str] | None = None,
     ) -> UserView:
-        """Change several attributes in one transaction (``email=""`` clears the email)."""
+        """Change several attributes in one transaction (``email=""`` clears the email;
+        ``labels`` replaces every label)."""
+        checked_labels = check_labels(labels) if labels is not None else None
         with self._db.write() as session:
             user = find_user(session, username)
+            if checked_labels is not None:
+                replace_labels(session, user.id, checked_labels)
             if email is not None:
                 user.email = check_email(email)
             if (is_admin is False or enabled is False) and user.is_admin:
@@ -197,7 +215,7 @@ class Users(StoreAccess):
                     end_user_sessions(session, user.id, self._clock())
             user.updated_at = self._clock()
             log_change(session, "user", [username])
-            return _user_view(user, _group_names(session, user.id))
+            return _view(session, user)
 
     def delete_user(self, username: str) -> None:
         with self._db.write() as session:

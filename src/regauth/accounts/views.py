@@ -46,6 +46,8 @@ class UserView:
     has_password: bool
     created_at: datetime.datetime
     password_changed_at: datetime.datetime | None
+    #: docker_auth-style labels: key -> values
+    labels: dict[str, list[str]]
 
     def as_dict(self) -> dict[str, Any]:
         return _view_dict(self)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -38,8 +38,9 @@ from regauth.store.models import (
     Robot,
     User,
 )
+from regauth.store.user_labels import labels_of
 
-__all__ = ["DatabaseAuthenticator", "identity_for_user", "load_user_identity"]
+__all__ = ["DatabaseAuthenticator", "identity_for_user", "load_user_identity", "user_labels"]
 
 Touch = Callable[[str, int], None]
 
@@ -52,6 +53,7 @@ class _UserRow:
     enabled: bool
     is_admin: bool
     groups: tuple[str, ...]
+    labels: Mapping[str, tuple[str, ...]]
 
 
 def _groups(session: Session, user_id: int) -> tuple[str, ...]:
@@ -65,7 +67,7 @@ def _groups(session: Session, user_id: int) -> tuple[str, ...]:
     )
 
 
-def _user_row(session: Session, user: User) -> _UserRow:
+def _user_row(session: Session, user: User, *, with_labels: bool = True) -> _UserRow:
     return _UserRow(
         user.id,
         user.username,
@@ -73,7 +75,13 @@ def _user_row(session: Session, user: User) -> _UserRow:
         user.enabled,
         user.is_admin,
         _groups(session, user.id),
+        user_labels(session, user.id) if with_labels else {},
     )
+
+
+def user_labels(session: Session, user_id: int) -> Mapping[str, tuple[str, ...]]:
+    """A database user's own labels (``regauth user label``), as an identity carries them."""
+    return {k: tuple(v) for k, v in labels_of(session, user_id).items()}
 
 
 def identity_for_user(
@@ -85,11 +93,16 @@ def identity_for_user(
     method: str,
     credential: str,
     restriction: Restriction | None = None,
+    labels: Mapping[str, tuple[str, ...]] | None = None,
 ) -> Identity:
+    """A database user's identity. Its labels are the user's own labels and ``groups`` (the
+    memberships, followed by the values of a ``groups`` label the user may have)."""
+    merged = dict(labels or {})
+    merged["groups"] = tuple(dict.fromkeys(groups + merged.get("groups", ())))
     return Identity(
         subject=username,
         method=method,
-        labels=MappingProxyType({"groups": groups}),
+        labels=MappingProxyType(merged),
         kind=Kind.USER,
         groups=groups,
         is_admin=is_admin,
@@ -107,7 +120,13 @@ def load_user_identity(database: Database, username: str, *, method: str) -> Ide
             return None
         row = _user_row(session, user)
     return identity_for_user(
-        row.id, row.username, row.groups, row.is_admin, method=method, credential="none"
+        row.id,
+        row.username,
+        row.groups,
+        row.is_admin,
+        method=method,
+        credential="none",
+        labels=row.labels,
     )
 
 
@@ -155,14 +174,26 @@ class DatabaseAuthenticator:
         if not row.password_hash.startswith("$argon2id$"):
             await self._db.run(self._upgrade_hash, row, password)
         identity = identity_for_user(
-            row.id, row.username, row.groups, row.is_admin, method=self.name, credential="password"
+            row.id,
+            row.username,
+            row.groups,
+            row.is_admin,
+            method=self.name,
+            credential="password",
+            labels=await self._db.run(self._labels, row.id),
         )
         return AuthResult.success(identity, cacheable=True)
 
     def _find_user(self, username: str) -> _UserRow | None:
+        """The user's row without labels: a failed login reads no more than an unknown name's
+        (only a success reads the labels, see :meth:`_labels`)."""
         with self._db.read() as session:
             user = session.scalar(select(User).where(User.username == username))
-            return _user_row(session, user) if user is not None else None
+            return _user_row(session, user, with_labels=False) if user is not None else None
+
+    def _labels(self, user_id: int) -> Mapping[str, tuple[str, ...]]:
+        with self._db.read() as session:
+            return user_labels(session, user_id)
 
     def _upgrade_hash(self, row: _UserRow, password: Secret) -> None:
         from sqlalchemy import update
@@ -236,5 +267,6 @@ class DatabaseAuthenticator:
             method=self.name,
             credential="token",
             restriction=restriction,
+            labels=row.labels,
         )
         return AuthResult.success(identity, cacheable=False)

@@ -291,5 +291,6 @@ class IdpTokenAuthenticator:
             loaded.is_admin,
             method=self.name,
             credential="idp_token",
+            labels=loaded.labels,
         )
         return AuthResult.success(identity, cacheable=False)

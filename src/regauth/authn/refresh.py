@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from regauth.authn.base import Identity, Kind
-from regauth.authn.database import _groups, identity_for_user
+from regauth.authn.database import _groups, identity_for_user, user_labels
 from regauth.clock import utcnow
 from regauth.credentials import REFRESH_PREFIX, new_secret, secret_hash
 from regauth.protocol.errors import InvalidGrant
@@ -156,6 +156,7 @@ class RefreshTokens:
             if reason is not None:
                 raise InvalidGrant(INVALID, log_reason=reason)
             groups = _groups(session, user.id)
+            labels = user_labels(session, user.id)
             self._touch("refresh_token", record.id)
         return identity_for_user(
             user.id,
@@ -164,4 +165,5 @@ class RefreshTokens:
             user.is_admin,
             method="refresh_token",
             credential="refresh_token",
+            labels=labels,
         )

@@ -12,6 +12,7 @@ from regauth.cli import (  # noqa: F401  isort: skip
     database,
     grants,
     groups,
+    imports,
     keys,
     lockouts,
     registry_events,

@@ -1,4 +1,5 @@
-"""The ``regauth user`` commands: add, passwd, disable, enable, delete, list, show, import.
+"""The ``regauth user`` commands: add, passwd, disable, enable, delete, list, show, label,
+import.
 
 Every command goes through :class:`regauth.accounts.AccountService`, as the admin API does.
 """
@@ -10,6 +11,7 @@ from typing import Any
 
 import click
 
+from regauth.accounts import ImportedAccount
 from regauth.cli.common import (
     account_service,
     emit,
@@ -140,15 +142,64 @@ def user_list(config_path: Path | None, data_dir: Path | None, as_json: bool) ->
 def user_show(
     username: str, config_path: Path | None, data_dir: Path | None, as_json: bool
 ) -> None:
-    """Show one user."""
+    """Show one user, with their labels."""
     found = account_service(config_path, data_dir).get_user(username).as_dict()
-    emit(found, as_json, lambda: _user_table([found]))
+
+    def show() -> None:
+        _user_table([found])
+        click.echo(f"labels: {_labels_text(found['labels'])}")
+
+    emit(found, as_json, show)
 
 
-def _read_import(htpasswd: Path | None, docker_auth: Path | None) -> list[tuple[str, str]]:
-    import yaml
+def _labels_text(labels: dict[str, list[str]]) -> str:
+    return "; ".join(f"{k}={','.join(v)}" for k, v in labels.items()) or "-"
 
+
+def _parse_label_args(assignments: tuple[str, ...]) -> dict[str, list[str]]:
+    """``KEY=VALUE[,VALUE]`` arguments; a key given twice gathers the values of both."""
+    labels: dict[str, list[str]] = {}
+    for item in assignments:
+        key, sep, values = item.partition("=")
+        if not sep or not key or not values:
+            fail(f"label {item[:80]!r}: expected KEY=VALUE[,VALUE...]")
+        labels.setdefault(key, []).extend(v for v in values.split(",") if v)
+    return labels
+
+
+@user.command("label")
+@click.argument("username")
+@click.argument("assignments", nargs=-1, metavar="KEY=VALUE[,VALUE]...")
+@click.option("--remove", "remove", multiple=True, metavar="KEY", help="Remove a label key.")
+@state_options
+@json_option
+@reports_account_errors
+def user_label(
+    username: str,
+    assignments: tuple[str, ...],
+    remove: tuple[str, ...],
+    config_path: Path | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Set labels (KEY=VALUE[,VALUE], replacing the key's values) or --remove KEY.
+
+    ACL rules read them as ${labels:KEY} and match: {labels: {KEY: ...}}; the change applies
+    to the user's next token. Without arguments, print the labels.
+    """
+    accounts = account_service(config_path, data_dir)
+    if not assignments and not remove:
+        labels = accounts.get_user(username).labels
+    else:
+        labels = accounts.change_labels(
+            username, set_labels=_parse_label_args(assignments), remove=remove
+        )
+    emit(labels, as_json, lambda: click.echo(f"labels of {username}: {_labels_text(labels)}"))
+
+
+def _read_import(htpasswd: Path | None, docker_auth: Path | None) -> list[ImportedAccount]:
     from regauth.authn.htpasswd import parse_htpasswd
+    from regauth.importers import UnreadableFile, read_docker_auth, users_of
 
     if (htpasswd is None) == (docker_auth is None):
         fail("give one of --htpasswd FILE or --docker-auth FILE")
@@ -165,23 +216,17 @@ def _read_import(htpasswd: Path | None, docker_auth: Path | None) -> list[tuple[
         if parsed.unsupported:
             line, name = parsed.unsupported[0]
             fail(f"{htpasswd}: line {line} ({name}): only bcrypt entries can be imported")
-        return [(name, encoded) for name, encoded in parsed.hashes.items() if encoded]
+        return [
+            ImportedAccount(name, encoded) for name, encoded in parsed.hashes.items() if encoded
+        ]
     try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError:
-        fail(f"{docker_auth}: not valid YAML")
-    users = document.get("users") if isinstance(document, dict) else None
-    if not isinstance(users, dict):
+        document = read_docker_auth(text)
+        users = users_of(document)
+    except UnreadableFile as exc:
+        fail(f"{docker_auth}: {exc}")
+    if not users:
         fail(f"{docker_auth}: no users section")
-    entries = []
-    for name, spec in users.items():
-        if name == "":
-            continue  # docker_auth's anonymous entry
-        password = spec.get("password") if isinstance(spec, dict) else None
-        if not isinstance(password, str):
-            fail(f"{docker_auth}: users.{name}: no password hash")
-        entries.append((str(name), password))
-    return entries
+    return users
 
 
 @user.command("import")
@@ -195,7 +240,7 @@ def _read_import(htpasswd: Path | None, docker_auth: Path | None) -> list[tuple[
     "--docker-auth",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="A docker_auth configuration; its users section is imported.",
+    help="A docker_auth configuration; its users section is imported, labels included.",
 )
 @click.option("--replace", is_flag=True, help="Replace the password hash of existing users.")
 @state_options
@@ -209,7 +254,7 @@ def user_import(
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Import users with their bcrypt hashes, all or nothing."""
+    """Import users with their bcrypt hashes (and docker_auth labels), all or nothing."""
     entries = _read_import(htpasswd, docker_auth)
     created, skipped = account_service(config_path, data_dir).import_users(entries, replace=replace)
     result = {"imported": created, "skipped": skipped}

@@ -12,6 +12,7 @@
     console    ``console:`` (the web console and its sessions) and ``devices:`` (device sign-in)
     acl        ``acl:`` rules: match conditions, placeholders, capture groups
     root       :class:`Config`, the whole document
+    known_keys docker_auth's and Keycloak's key names, so an unknown key's error names regauth's
     loading    :func:`load_config` / :func:`parse_config`: YAML, ``REGAUTH_<SECTION>__<KEY>``
                environment overrides, relative paths, error lines naming the key
 

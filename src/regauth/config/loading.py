@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from regauth.config.base import ConfigError
+from regauth.config.known_keys import hint_for
 from regauth.config.root import Config
 
 __all__ = ["ENV_NESTING", "ENV_PREFIX", "load_config", "parse_config"]
@@ -65,8 +66,10 @@ def _describe(error: Mapping[str, Any]) -> str:
 def _errors_from_validation(exc: ValidationError) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False, include_input=False):
-        location = tuple(p for p in error["loc"])
-        problems.append(f"{_format_location(location)}: {_describe(error)}")
+        location = _format_location(tuple(p for p in error["loc"]))
+        problem = f"{location}: {_describe(error)}"
+        hint = hint_for(location) if error.get("type") == "extra_forbidden" else None
+        problems.append(f"{problem}; {hint}" if hint else problem)
     return problems
 
 

@@ -1,4 +1,9 @@
-"""Password hashes: bcrypt (htpasswd, docker_auth) and argon2id (new hashes).
+"""Password hashes: bcrypt (htpasswd, docker_auth), PBKDF2 (Keycloak) and argon2id (new hashes).
+
+Keycloak's PBKDF2 hashes are kept in the PHC string form
+``$pbkdf2-sha256$i=27500$SALT$HASH`` (salt and derived key in base64 without padding; the
+derived key's length is the one Keycloak used). They are only ever imported, verified once and
+then replaced by argon2id, as bcrypt hashes from an import are.
 
 Verification is CPU-bound by design; callers run it off the event loop.
 """
@@ -6,7 +11,11 @@ Verification is CPU-bound by design; callers run it off the event loop.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import functools
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -21,8 +30,10 @@ __all__ = [
     "bcrypt_cost",
     "dummy_argon2",
     "dummy_hash_like",
+    "encode_pbkdf2",
     "hash_password_argon2",
     "hash_password_bcrypt",
+    "is_importable_hash",
     "is_supported_hash",
     "make_dummy_hash",
     "verify_password",
@@ -36,8 +47,48 @@ _ARGON2ID = re.compile(r"\$argon2id\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[
 _argon2 = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
 
 
+_PBKDF2 = re.compile(
+    r"\$pbkdf2-(sha1|sha256|sha512)\$i=([1-9][0-9]{0,7})\$([A-Za-z0-9+/]{4,512})\$([A-Za-z0-9+/]{16,512})"
+)
+#: more would make one login a denial of service; Keycloak's defaults are 27,500 to 210,000
+MAX_PBKDF2_ITERATIONS = 10_000_000
+
+
 def is_supported_hash(encoded: str) -> bool:
+    """A hash regauth keeps as it is: bcrypt or argon2id."""
     return bool(_BCRYPT.fullmatch(encoded) or _ARGON2ID.fullmatch(encoded))
+
+
+def is_importable_hash(encoded: str) -> bool:
+    """A hash an import may bring: bcrypt, argon2id, or PBKDF2 (replaced at the next login)."""
+    return is_supported_hash(encoded) or _pbkdf2_parts(encoded) is not None
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
+def _pbkdf2_parts(encoded: str) -> tuple[str, int, bytes, bytes] | None:
+    match = _PBKDF2.fullmatch(encoded)
+    if match is None or int(match.group(2)) > MAX_PBKDF2_ITERATIONS:
+        return None
+    try:
+        salt, derived = _b64decode(match.group(3)), _b64decode(match.group(4))
+    except (binascii.Error, ValueError):
+        return None
+    return match.group(1), int(match.group(2)), salt, derived
+
+
+def encode_pbkdf2(digest: str, iterations: int, salt: bytes, derived: bytes) -> str:
+    """The PHC string of a PBKDF2 hash (``digest``: sha1, sha256 or sha512)."""
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii").rstrip("=")
+
+    encoded = f"$pbkdf2-{digest}$i={iterations}${b64(salt)}${b64(derived)}"
+    if _pbkdf2_parts(encoded) is None:
+        raise ValueError("not a PBKDF2 hash regauth can verify")
+    return encoded
 
 
 def bcrypt_cost(encoded: str) -> int | None:
@@ -58,6 +109,11 @@ def verify_password(encoded: str, password: bytes) -> bool:
             return _argon2.verify(encoded, password)
         except (VerificationError, InvalidHashError):
             return False
+    parts = _pbkdf2_parts(encoded)
+    if parts is not None:
+        digest, iterations, salt, derived = parts
+        computed = hashlib.pbkdf2_hmac(digest, password, salt, iterations, len(derived))
+        return hmac.compare_digest(computed, derived)
     return False
 
 

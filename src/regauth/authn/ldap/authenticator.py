@@ -139,9 +139,16 @@ class LdapAuthenticator:
         if not enabled:
             return AuthResult.denied("user is disabled")
         self._accounts.sync_external_groups(user.username, user.groups, source=SOURCE)
-        groups = tuple(self._accounts.get_user(user.username).groups)
+        stored = self._accounts.get_user(user.username)
+        groups = tuple(stored.groups)
         identity = identity_for_user(
-            user_id, user.username, groups, is_admin, method=self.name, credential="password"
+            user_id,
+            user.username,
+            groups,
+            is_admin,
+            method=self.name,
+            credential="password",
+            labels={k: tuple(v) for k, v in stored.labels.items()},
         )
         labels = dict(identity.labels)
         for label, values in user.labels.items():

@@ -109,6 +109,23 @@ _ONE_EXPIRY: dict[str, Any] = {
 }
 
 
+#: docker_auth-style labels (:func:`regauth.accounts.check_labels`): KEY -> values
+LABEL_KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
+LabelValue = Annotated[str, Field(min_length=1, max_length=256, pattern=_PRINTABLE)]
+Labels = Annotated[
+    dict[
+        Annotated[str, Field(pattern=LABEL_KEY_PATTERN)],
+        Annotated[list[LabelValue], Field(min_length=1, max_length=64)],
+    ],
+    Field(
+        max_length=32,
+        description="labels for ACL rules (${labels:KEY}): each key has one or more values",
+        examples=[{"group": ["dev", "ops"]}],
+        json_schema_extra={"additionalProperties": False},
+    ),
+]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -119,12 +136,14 @@ class UserCreate(_Body):
     email: Email | None = None
     is_admin: bool = False
     enabled: bool = True
+    labels: Labels | None = None
 
 
 class UserUpdate(_Body):
     email: Email | None = Field(default=None, description='null or "" removes the address')
     is_admin: bool | None = None
     enabled: bool | None = None
+    labels: Labels | None = Field(default=None, description="replaces every label; {} removes all")
 
 
 class PasswordChange(_Body):

@@ -44,6 +44,7 @@ async def create_user(ctx: Context, body: UserCreate) -> JSONResponse:
         email=body.email,
         is_admin=body.is_admin,
         enabled=body.enabled,
+        labels=body.labels,
     )
     await ctx.changed()
     return json_response(user.as_dict(), 201)
@@ -79,8 +80,8 @@ async def get_user(ctx: Context, username: UsernameParam) -> JSONResponse:
     responses={**ok(UserView), **NOT_FOUND, **CONFLICT},
 )
 async def update_user(ctx: Context, username: UsernameParam, body: UserUpdate) -> JSONResponse:
-    """Change the email address, the administrator flag or whether the user may log in.
-    Disabling a user also revokes their refresh tokens."""
+    """Change the email address, the administrator flag, whether the user may log in, or the
+    labels (the whole set). Disabling a user also revokes their refresh tokens."""
     given = body.model_fields_set
     if username == ctx.admin.username and (body.is_admin is False or body.enabled is False):
         raise Conflict(
@@ -88,11 +89,21 @@ async def update_user(ctx: Context, username: UsernameParam, body: UserUpdate) -
             "ask another administrator"
         )
     accounts = ctx.runtime.accounts
-    if "email" not in given and body.is_admin is None and body.enabled is None:
+    if (
+        "email" not in given
+        and body.is_admin is None
+        and body.enabled is None
+        and body.labels is None
+    ):
         return json_response((await ctx.run(accounts.get_user, username)).as_dict())
     email = (body.email or "") if "email" in given else None
     user = await ctx.run(
-        accounts.update_user, username, email=email, is_admin=body.is_admin, enabled=body.enabled
+        accounts.update_user,
+        username,
+        email=email,
+        is_admin=body.is_admin,
+        enabled=body.enabled,
+        labels=body.labels,
     )
     await ctx.changed()
     return json_response(user.as_dict())
