@@ -273,6 +273,9 @@ async def test_admin_cannot_lock_themselves_out(api: Api) -> None:
     [
         ({"username": "bad name"}, "invalid username"),
         ({"username": "-x"}, "invalid username"),
+        ({"username": "Bob"}, "repository path component"),
+        ({"username": "bob@example.com"}, "invalid username 'bob@example.com'"),
+        ({"username": "a..b"}, "invalid username"),
         ({}, "body.username: field required"),
         ({"username": "ok", "extra": 1}, "body.extra: extra inputs are not permitted"),
         ({"username": 5}, "body.username: input should be a valid string"),
@@ -343,12 +346,15 @@ async def test_group_lifecycle(api: Api) -> None:
 
 async def test_group_names_with_slashes(api: Api) -> None:
     api.runtime.accounts.create_user("bob")
-    assert (await api.call("POST", "/groups", json={"name": "/org/team"})).status_code == 201
+    # an administrator's new group is a path component; a provider's keeps its spelling
+    refused = await api.call("POST", "/groups", json={"name": "/org/team"})
+    assert_error(refused, 400, "invalid_request", "repository path component")
+    api.runtime.accounts.create_group("/org/team", source="github")
     added = await api.call("PUT", "/groups//org/team/members/bob")
     assert added.json() == {
         "name": "/org/team",
         "description": None,
-        "source": "local",
+        "source": "github",
         "members": ["bob"],
     }
     assert (await api.call("GET", "/groups//org/team")).json()["name"] == "/org/team"
@@ -359,6 +365,7 @@ async def test_group_names_with_slashes(api: Api) -> None:
     ("body", "fragment"),
     [
         ({"name": "a:b"}, "invalid group name"),
+        ({"name": "Devs"}, "invalid group name 'Devs'"),
         ({"name": ""}, "invalid group name"),
         ({"name": "g", "description": "d" * 501}, "body.description"),
         ({"name": "g", "members": []}, "body.members: extra inputs are not permitted"),
@@ -513,6 +520,7 @@ async def test_robot_expiry_forms(api: Api) -> None:
         ({"name": "r", "grants": [{"pattern": "A B", "role": "pull"}]}, "repository pattern"),
         ({"name": "r", "grants": {"pattern": "a"}}, "body.grants: input should be a valid list"),
         ({"name": "r", "secret": "mine"}, "body.secret: extra inputs are not permitted"),
+        ({"name": "CI"}, "invalid robot name 'CI'"),
     ],
 )
 async def test_create_robot_rejects_bad_input(api: Api, body: Any, fragment: str) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from regauth.accounts.checks import check_username
+from regauth.accounts.checks import check_new_name, check_username
 from regauth.accounts.errors import InvalidInput
 from regauth.accounts.refresh_tokens import revoke_user_tokens
 from regauth.accounts.store_access import StoreAccess, log_change
@@ -31,6 +31,7 @@ class UserImport(StoreAccess):
         """
         seen: set[str] = set()
         for username, encoded in entries:
+            check_new_name("username", username)
             check_username(username)
             if username in seen:
                 raise InvalidInput(f"user {username!r} appears more than once")

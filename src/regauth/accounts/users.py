@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from regauth.accounts.checks import check_email, check_password, check_username
+from regauth.accounts.checks import check_email, check_new_name, check_password, check_username
 from regauth.accounts.console_sessions import end_user_sessions
 from regauth.accounts.errors import Conflict, InvalidInput
 from regauth.accounts.refresh_tokens import revoke_user_tokens
@@ -83,6 +83,8 @@ class Users(StoreAccess):
         enabled: bool = True,
         source: str = "local",
     ) -> UserView:
+        if source == "local":
+            check_new_name("username", username)
         check_username(username)
         email = check_email(email)
         if password is not None and password_hash is not None:

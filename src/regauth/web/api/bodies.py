@@ -43,9 +43,12 @@ def _documented(**schema: Any) -> dict[str, Any]:
     return {"json_schema_extra": schema}
 
 
-#: the rules of :mod:`regauth.accounts.checks`, in the document
+#: the rules of :mod:`regauth.accounts.checks`, in the document: a name an existing user,
+#: group or robot may have (given to look one up)
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
 ROBOT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+#: the name of a new user, group or robot: a lower-case repository path component
+NEW_NAME_PATTERN = r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$"
 #: 1 to 128 printable characters, no ':', no space at either end
 GROUP_NAME_PATTERN = r"^[^\s:\x00-\x1f\x7f]([^:\x00-\x1f\x7f]{0,126}[^\s:\x00-\x1f\x7f])?$"
 TOKEN_NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"  # noqa: S105 - a token name's rule
@@ -62,6 +65,9 @@ GroupName = Annotated[
     str, Field(max_length=128, **_documented(minLength=1, pattern=GROUP_NAME_PATTERN))
 ]
 RobotName = Annotated[str, Field(max_length=64, **_documented(pattern=ROBOT_NAME_PATTERN))]
+NewUsername = Annotated[str, Field(max_length=128, **_documented(pattern=NEW_NAME_PATTERN))]
+NewGroupName = Annotated[str, Field(max_length=128, **_documented(pattern=NEW_NAME_PATTERN))]
+NewRobotName = Annotated[str, Field(max_length=64, **_documented(pattern=NEW_NAME_PATTERN))]
 TokenName = Annotated[str, Field(max_length=128, **_documented(pattern=TOKEN_NAME_PATTERN))]
 Password = Annotated[
     str, Field(max_length=1024, json_schema_extra={"format": "password", "minLength": 1})
@@ -114,7 +120,7 @@ class _Body(BaseModel):
 
 
 class UserCreate(_Body):
-    username: Username
+    username: NewUsername
     password: Password | None = None
     email: Email | None = None
     is_admin: bool = False
@@ -132,7 +138,7 @@ class PasswordChange(_Body):
 
 
 class ImportedUser(_Body):
-    username: Username
+    username: NewUsername
     password_hash: Annotated[
         str,
         Field(max_length=255, pattern=_PRINTABLE, **_documented(pattern=HASH_PATTERN)),
@@ -145,7 +151,7 @@ class UserImport(_Body):
 
 
 class GroupCreate(_Body):
-    name: GroupName
+    name: NewGroupName
     description: Description | None = None
 
 
@@ -199,7 +205,7 @@ class RobotGrant(_Body):
 class RobotCreate(_Body):
     model_config = ConfigDict(json_schema_extra=_ONE_EXPIRY)
 
-    name: RobotName
+    name: NewRobotName
     description: Description | None = None
     expires_at: ExpiresAt | None = None
     expires_in: ExpiresIn | None = None
