@@ -389,6 +389,7 @@ async def test_grant_lifecycle(api: Api) -> None:
         ("group", {"group": "devs", "pattern": "team/*", "role": "pull"}),
         ("robot", {"robot": "ci", "pattern": "team/app", "role": "push"}),
         ("public", {"public": True, "pattern": "public/*", "role": "pull"}),
+        ("authenticated", {"authenticated": True, "pattern": "shared/*", "role": "push"}),
     ):
         response = await api.call("POST", "/grants", json=body)
         assert response.status_code == 201, response.text
@@ -396,10 +397,16 @@ async def test_grant_lifecycle(api: Api) -> None:
         assert grant["subject_type"] == subject
         assert grant["created_by"] == "root"
         ids[subject] = grant["id"]
-    assert len((await api.call("GET", "/grants")).json()) == 4
+        # the same grant again is a duplicate: 409 naming the grant it repeats
+        again = await api.call("POST", "/grants", json=body)
+        assert_error(again, 409, "conflict", f"already has role {body['role']}", str(grant["id"]))
+    assert len((await api.call("GET", "/grants")).json()) == 5
+    other_role = {"group": "devs", "pattern": "team/*", "role": "push"}  # not a duplicate
+    assert (await api.call("POST", "/grants", json=other_role)).status_code == 201
     mine = (await api.call("GET", "/grants", params={"user": "bob"})).json()
     assert [(g["subject"], g["pattern"], g["role"]) for g in mine] == [("bob", "bob/*", "push")]
-    assert [g["id"] for g in (await api.call("GET", "/grants?group=devs")).json()] == [ids["group"]]
+    by_devs = (await api.call("GET", "/grants?group=devs")).json()
+    assert [g["id"] for g in by_devs][:1] == [ids["group"]]
     assert [g["id"] for g in (await api.call("GET", "/grants?robot=ci")).json()] == [ids["robot"]]
     assert_error(await api.call("GET", "/grants?user=nobody"), 404, "not_found", "nobody")
 
@@ -420,6 +427,8 @@ async def test_grant_lifecycle(api: Api) -> None:
         ({"user": "bob", "group": "devs", "pattern": "a", "role": "pull"}, 400, "exactly one"),
         ({"pattern": "a", "role": "pull"}, 400, "exactly one"),
         ({"public": True, "pattern": "a", "role": "push"}, 400, "anonymous pull"),
+        ({"public": True, "authenticated": True, "pattern": "a", "role": "pull"}, 400, "exactly"),
+        ({"user": "bob", "authenticated": True, "pattern": "a", "role": "pull"}, 400, "exactly"),
         ({"user": "bob", "pattern": "a", "role": "pull", "why": "x"}, 400, "body.why"),
         ({"user": "nobody", "pattern": "a", "role": "pull"}, 404, "nobody"),
         ({"group": "nogroup", "pattern": "a", "role": "pull"}, 404, "nogroup"),

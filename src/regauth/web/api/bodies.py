@@ -155,37 +155,33 @@ class GroupCreate(_Body):
     description: Description | None = None
 
 
+_SUBJECTS = ("user", "group", "robot", "public", "authenticated")
+
+
 def _one_subject(subject: str) -> dict[str, Any]:
-    others = [name for name in ("user", "group", "robot") if name != subject]
-    return {
-        "required": [subject],
-        "properties": {
-            subject: {"type": "string"},
-            **{name: {"type": "null"} for name in others},
-            "public": {"const": False},
-        },
+    """The schema of a grant for ``subject``: the others absent, null or false."""
+    flags = ("public", "authenticated")
+    properties: dict[str, Any] = {
+        name: {"const": False} if name in flags else {"type": "null"}
+        for name in _SUBJECTS
+        if name != subject
     }
+    properties[subject] = {"const": True} if subject in flags else {"type": "string"}
+    if subject == "public":
+        properties["role"] = {"const": "pull"}
+    return {"required": [subject], "properties": properties}
 
 
 _EXACTLY_ONE_SUBJECT: dict[str, Any] = {
-    "description": "exactly one of user, group, robot, or public: true",
-    "oneOf": [
-        *(_one_subject(subject) for subject in ("user", "group", "robot")),
-        {
-            "required": ["public"],
-            "properties": {
-                "public": {"const": True},
-                "role": {"const": "pull"},
-                **{name: {"type": "null"} for name in ("user", "group", "robot")},
-            },
-        },
-    ],
+    "description": "exactly one of user, group, robot, public: true (anonymous pull) or "
+    "authenticated: true (every signed-in user)",
+    "oneOf": [_one_subject(subject) for subject in _SUBJECTS],
 }
 
 
 class GrantCreate(_Body):
-    """A role on a repository pattern for exactly one of user, group, robot, or public (anyone,
-    without logging in; role pull only)."""
+    """A role on a repository pattern for exactly one of user, group, robot, public (anyone,
+    without logging in; role pull only), or authenticated (every signed-in user, not robots)."""
 
     model_config = ConfigDict(json_schema_extra=_EXACTLY_ONE_SUBJECT)
 
@@ -193,6 +189,7 @@ class GrantCreate(_Body):
     group: GroupName | None = None
     robot: RobotName | None = None
     public: bool = False
+    authenticated: bool = False
     pattern: Pattern
     role: Role
 
