@@ -55,6 +55,7 @@ class AdminServer:
 def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminServer]:
     workdir: Path = tmp_path_factory.mktemp("admin-api-fuzz")
     data = str(workdir / "regauth-data")
+    (workdir / "regauth-data").mkdir()  # admin commands use a data folder, never make one
     run_regauth(
         "user", "add", ADMIN, "--admin", "--data-dir", data, cwd=workdir, input="pw\n", check=True
     )
