@@ -105,13 +105,30 @@ ExpiresIn = Annotated[
         json_schema_extra={"minLength": 1, "pattern": DURATION_PATTERN},
     ),
 ]
-#: expires_at and expires_in are alternatives: a body may give one of them, not both
+Expires = Annotated[
+    str,
+    Field(
+        max_length=64,
+        description="as the CLI's --expires: a duration (30d, 12h, 90m), a date or time "
+        "(2027-01-31), or never; in the future, at most 100 years ahead (else 400)",
+        examples=["30d"],
+        json_schema_extra={"minLength": 1},
+    ),
+]
+_EXPIRIES = ("expires", "expires_at", "expires_in")
+#: expires, expires_at and expires_in are alternatives: a body may give one of them
 _ONE_EXPIRY: dict[str, Any] = {
     "not": {
-        "required": ["expires_at", "expires_in"],
-        "properties": {"expires_at": {"type": "string"}, "expires_in": {"type": "string"}},
+        "anyOf": [
+            {
+                "required": [first, second],
+                "properties": {first: {"type": "string"}, second: {"type": "string"}},
+            }
+            for index, first in enumerate(_EXPIRIES)
+            for second in _EXPIRIES[index + 1 :]
+        ]
     },
-    "description": "give expires_at or expires_in, not both; neither: no expiry",
+    "description": "give one of expires, expires_at or expires_in; none: no expiry",
 }
 
 
@@ -204,16 +221,31 @@ class RobotCreate(_Body):
 
     name: NewRobotName
     description: Description | None = None
+    expires: Expires | None = None
     expires_at: ExpiresAt | None = None
     expires_in: ExpiresIn | None = None
     grants: Annotated[list[RobotGrant], Field(max_length=100)] = []
 
 
+_READ_ONLY_OR_ACTIONS: dict[str, Any] = {
+    "not": {
+        "required": ["read_only", "actions"],
+        "properties": {"read_only": {"const": True}, "actions": {"type": "array"}},
+    }
+}
+
+
 class TokenCreate(_Body):
-    model_config = ConfigDict(json_schema_extra=_ONE_EXPIRY)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [{"not": _ONE_EXPIRY["not"]}, _READ_ONLY_OR_ACTIONS],
+            "description": _ONE_EXPIRY["description"] + "; read_only or actions, not both",
+        }
+    )
 
     user: Username
     name: TokenName
+    expires: Expires | None = None
     expires_at: ExpiresAt | None = None
     expires_in: ExpiresIn | None = None
     repositories: (
@@ -223,6 +255,9 @@ class TokenCreate(_Body):
         Annotated[list[Action], Field(max_length=3, **_documented(minItems=1, uniqueItems=True))]
         | None
     ) = None
+    read_only: bool = Field(
+        default=False, description="as the CLI's --read-only: actions [pull]; not with actions"
+    )
 
 
 # ------------------------------------------------------- response shapes (the OpenAPI document)
