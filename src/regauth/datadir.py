@@ -50,6 +50,14 @@ class DataDir:
         if not os.access(self.path, os.W_OK):
             raise DataDirError(f"data folder {self.path} is not writable")
 
+    def require(self) -> None:
+        """The folder must exist already: only ``regauth serve`` makes it."""
+        if not self.path.is_dir():
+            raise DataDirError(
+                f"no data folder at {self.path}: `regauth serve` creates it; run this where "
+                "regauth serve runs, or name the folder with --data-dir (or REGAUTH_DATA_DIR)"
+            )
+
     @property
     def htpasswd(self) -> Path:
         return self.path / HTPASSWD_FILE

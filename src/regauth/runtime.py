@@ -210,18 +210,16 @@ def database_url(config: Config, data_dir: DataDir) -> str:
     return f"sqlite:///{data_dir.path / 'regauth.db'}"
 
 
-def open_database(config: Config, data_dir: DataDir, *, upgrade: bool = False) -> Database:
-    """Open the database and make sure its schema is current (creating an empty one)."""
-    url = database_url(config, data_dir)
-    if config.database.url is None:
-        try:
-            data_dir.ensure()
-        except DataDirError as exc:
-            raise StartupError(str(exc)) from None
+def open_database(
+    config: Config, data_dir: DataDir, *, upgrade: bool = False, create: bool = False
+) -> Database:
+    """Open the database with a current schema; only ``serve`` may create the data folder."""
     try:
-        database = Database(url, pool_size=config.database.pool_size)
+        if config.database.url is None:
+            data_dir.ensure() if create else data_dir.require()
+        database = Database(database_url(config, data_dir), pool_size=config.database.pool_size)
         database.ensure_schema(upgrade=upgrade or config.database.auto_upgrade)
-    except SchemaError as exc:
+    except (DataDirError, SchemaError) as exc:
         raise StartupError(str(exc)) from None
     return database
 
@@ -394,7 +392,7 @@ def build_runtime(
     """Everything a server process needs; ``clock`` is the time the key rotation reads."""
     _check_readable(config.server.certificate, "server.certificate")
     _check_readable(config.server.key, "server.key")
-    database = open_database(config, data_dir, upgrade=upgrade)
+    database = open_database(config, data_dir, upgrade=upgrade, create=True)
     key_ring, signing_keys = load_key_ring(config, data_dir, database, clock=clock)
     keys = LiveKeys(key_ring, signing_keys, data_dir, clock=clock)
     writer = BackgroundWriter(

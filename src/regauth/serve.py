@@ -12,6 +12,7 @@ import contextlib
 import gc
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +32,13 @@ from regauth.web.app import RegauthApp, create_app
 from regauth.web.reload import Reloader
 from regauth.web.request_limits import RequestLimits
 
-__all__ = ["ServeOptions", "create_app_from_environment", "load_effective_config", "run"]
+__all__ = [
+    "ServeOptions",
+    "create_app_from_environment",
+    "listen_problem",
+    "load_effective_config",
+    "run",
+]
 
 _ENV_CONFIG = "REGAUTH_SERVE_CONFIG"
 _ENV_DATA_DIR = "REGAUTH_DATA_DIR"
@@ -149,6 +156,22 @@ def http_protocol(limits: RequestLimits) -> Callable[..., asyncio.Protocol] | st
         return "auto"
     pending = PendingHeads(limits.max_pending_headers_size)
     return partial(HttpProtocol, limits=limits, pending=pending)
+
+
+def listen_problem(server: ServerConfig) -> str | None:
+    """Why ``server.listen`` cannot be bound now (a busy port, an address this host lacks),
+    or None. Checked before anything is created or printed; uvicorn binds it again (with the
+    same ``SO_REUSEADDR``) a moment later."""
+    host, port = server.host_port
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn binds
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        return f"cannot listen on {server.listen}: {reason} (server.listen, or --listen)"
+    return None
 
 
 def _exit_quietly(_signal: int, _frame: FrameType | None) -> None:

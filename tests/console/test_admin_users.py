@@ -78,8 +78,7 @@ async def test_bad_input_is_shown_beside_the_field_and_writes_nothing(
 
 async def test_names_and_emails_are_escaped(runtime: Runtime, browser_for: BrowserFor) -> None:
     runtime.accounts.create_user("mallory", password="mallory-pw-1", email=f"{SCRIPT}@x.test")
-    runtime.accounts.create_group(SCRIPT)
-    runtime.accounts.add_member(SCRIPT, "mallory")
+    runtime.accounts.sync_external_groups("mallory", [SCRIPT], "ldap")  # a directory's name
     browser = await signed_in(browser_for(), "root")
     for path in ("/admin/users", "/admin/users/mallory"):
         page = await browser.get(path)

@@ -145,6 +145,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, oci_image: OciImage) -> Iter
     # no users, no acl: database accounts and their grants only
     config.write_text(yaml.safe_dump({"server": {"public_url": f"http://127.0.0.1:{port}"}}))
     data_dir = workdir / "regauth-data"
+    data_dir.mkdir()  # admin commands use a data folder, never make one
 
     def cli(*commands: tuple[list[str], str | None]) -> list[subprocess.CompletedProcess[str]]:
         return run_cli(config, data_dir, *commands)

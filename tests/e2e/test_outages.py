@@ -127,6 +127,7 @@ def test_directory_outage(tmp_path: Path, slapd: LdapServer) -> None:
     }
     config = write_config(tmp_path / "regauth.yaml", {"ldap": ldap})
     data = tmp_path / "data"
+    data.mkdir()  # admin commands use a data folder, never make one
     run_regauth(
         "user", "add", "dave", "--config", str(config), "--data-dir", str(data),
         cwd=tmp_path, input="dave-pw\n", check=True,

@@ -33,7 +33,7 @@ ADMIN = "fuzz-admin"
 #: the documented rules a schema cannot state, by the words of their 400 answer
 BUSINESS_RULES = re.compile(
     r"the expiry must be in the future|more than 100 years away|longer than 36500d"
-    r"|out of range|appears more than once"
+    r"|out of range|appears more than once|not an expiry"
     # a key pair to import must be PEM that parses, and fit together
     r"|not an unencrypted PEM|holds no PEM certificate|is not for the key|only EC P-256 and RSA"
     r"|needs a P-256|needs an RSA key|at least 2048 bits|only with private_key"
@@ -57,6 +57,7 @@ class AdminServer:
 def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AdminServer]:
     workdir: Path = tmp_path_factory.mktemp("admin-api-fuzz")
     data = str(workdir / "regauth-data")
+    (workdir / "regauth-data").mkdir()  # admin commands use a data folder, never make one
     run_regauth(
         "user", "add", ADMIN, "--admin", "--data-dir", data, cwd=workdir, input="pw\n", check=True
     )

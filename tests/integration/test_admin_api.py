@@ -278,6 +278,9 @@ async def test_admin_cannot_lock_themselves_out(api: Api) -> None:
     [
         ({"username": "bad name"}, "invalid username"),
         ({"username": "-x"}, "invalid username"),
+        ({"username": "Bob"}, "repository path component"),
+        ({"username": "bob@example.com"}, "invalid username 'bob@example.com'"),
+        ({"username": "a..b"}, "invalid username"),
         ({}, "body.username: field required"),
         ({"username": "ok", "extra": 1}, "body.extra: extra inputs are not permitted"),
         ({"username": 5}, "body.username: input should be a valid string"),
@@ -348,12 +351,15 @@ async def test_group_lifecycle(api: Api) -> None:
 
 async def test_group_names_with_slashes(api: Api) -> None:
     api.runtime.accounts.create_user("bob")
-    assert (await api.call("POST", "/groups", json={"name": "/org/team"})).status_code == 201
+    # an administrator's new group is a path component; a provider's keeps its spelling
+    refused = await api.call("POST", "/groups", json={"name": "/org/team"})
+    assert_error(refused, 400, "invalid_request", "repository path component")
+    api.runtime.accounts.create_group("/org/team", source="github")
     added = await api.call("PUT", "/groups//org/team/members/bob")
     assert added.json() == {
         "name": "/org/team",
         "description": None,
-        "source": "local",
+        "source": "github",
         "members": ["bob"],
     }
     assert (await api.call("GET", "/groups//org/team")).json()["name"] == "/org/team"
@@ -364,6 +370,7 @@ async def test_group_names_with_slashes(api: Api) -> None:
     ("body", "fragment"),
     [
         ({"name": "a:b"}, "invalid group name"),
+        ({"name": "Devs"}, "invalid group name 'Devs'"),
         ({"name": ""}, "invalid group name"),
         ({"name": "g", "description": "d" * 501}, "body.description"),
         ({"name": "g", "members": []}, "body.members: extra inputs are not permitted"),
@@ -387,6 +394,7 @@ async def test_grant_lifecycle(api: Api) -> None:
         ("group", {"group": "devs", "pattern": "team/*", "role": "pull"}),
         ("robot", {"robot": "ci", "pattern": "team/app", "role": "push"}),
         ("public", {"public": True, "pattern": "public/*", "role": "pull"}),
+        ("authenticated", {"authenticated": True, "pattern": "shared/*", "role": "push"}),
     ):
         response = await api.call("POST", "/grants", json=body)
         assert response.status_code == 201, response.text
@@ -394,10 +402,16 @@ async def test_grant_lifecycle(api: Api) -> None:
         assert grant["subject_type"] == subject
         assert grant["created_by"] == "root"
         ids[subject] = grant["id"]
-    assert len((await api.call("GET", "/grants")).json()) == 4
+        # the same grant again is a duplicate: 409 naming the grant it repeats
+        again = await api.call("POST", "/grants", json=body)
+        assert_error(again, 409, "conflict", f"already has role {body['role']}", str(grant["id"]))
+    assert len((await api.call("GET", "/grants")).json()) == 5
+    other_role = {"group": "devs", "pattern": "team/*", "role": "push"}  # not a duplicate
+    assert (await api.call("POST", "/grants", json=other_role)).status_code == 201
     mine = (await api.call("GET", "/grants", params={"user": "bob"})).json()
     assert [(g["subject"], g["pattern"], g["role"]) for g in mine] == [("bob", "bob/*", "push")]
-    assert [g["id"] for g in (await api.call("GET", "/grants?group=devs")).json()] == [ids["group"]]
+    by_devs = (await api.call("GET", "/grants?group=devs")).json()
+    assert [g["id"] for g in by_devs][:1] == [ids["group"]]
     assert [g["id"] for g in (await api.call("GET", "/grants?robot=ci")).json()] == [ids["robot"]]
     assert_error(await api.call("GET", "/grants?user=nobody"), 404, "not_found", "nobody")
 
@@ -418,6 +432,8 @@ async def test_grant_lifecycle(api: Api) -> None:
         ({"user": "bob", "group": "devs", "pattern": "a", "role": "pull"}, 400, "exactly one"),
         ({"pattern": "a", "role": "pull"}, 400, "exactly one"),
         ({"public": True, "pattern": "a", "role": "push"}, 400, "anonymous pull"),
+        ({"public": True, "authenticated": True, "pattern": "a", "role": "pull"}, 400, "exactly"),
+        ({"user": "bob", "authenticated": True, "pattern": "a", "role": "pull"}, 400, "exactly"),
         ({"user": "bob", "pattern": "a", "role": "pull", "why": "x"}, 400, "body.why"),
         ({"user": "nobody", "pattern": "a", "role": "pull"}, 404, "nobody"),
         ({"group": "nogroup", "pattern": "a", "role": "pull"}, 404, "nogroup"),
@@ -513,11 +529,12 @@ async def test_robot_expiry_forms(api: Api) -> None:
         ({"name": "r", "expires_at": "0001-01-01T00:00:00+05:00"}, "body.expires_at: out of range"),
         ({"name": "r", "expires_at": "yesterday"}, "body.expires_at: not an ISO 8601"),
         ({"name": "r", "expires_at": "2001-01-01T00:00:00Z"}, "future"),
-        ({"name": "r", "expires_at": "2999-01-01", "expires_in": "1d"}, "not both"),
+        ({"name": "r", "expires_at": "2999-01-01", "expires_in": "1d"}, "not expires_at and"),
         ({"name": "r", "grants": [{"pattern": "a", "role": "root"}]}, "body.grants.0.role"),
         ({"name": "r", "grants": [{"pattern": "A B", "role": "pull"}]}, "repository pattern"),
         ({"name": "r", "grants": {"pattern": "a"}}, "body.grants: input should be a valid list"),
         ({"name": "r", "secret": "mine"}, "body.secret: extra inputs are not permitted"),
+        ({"name": "CI"}, "invalid robot name 'CI'"),
     ],
 )
 async def test_create_robot_rejects_bad_input(api: Api, body: Any, fragment: str) -> None:
@@ -814,12 +831,22 @@ async def test_concrete_paths_come_before_templates(api: Api) -> None:
 async def test_document_states_either_or_fields_and_names(api: Api) -> None:
     document = (await api.client.get(API + "/openapi.json")).json()
     schemas = document["components"]["schemas"]
-    assert len(schemas["GrantCreate"]["oneOf"]) == 4
-    assert schemas["TokenCreate"]["not"]["required"] == ["expires_at", "expires_in"]
-    assert schemas["RobotCreate"]["not"]["required"] == ["expires_at", "expires_in"]
+    assert len(schemas["GrantCreate"]["oneOf"]) == 5  # user, group, robot, public, authenticated
+    expiries = [set(option["required"]) for option in schemas["RobotCreate"]["not"]["anyOf"]]
+    assert expiries == [
+        {"expires", "expires_at"},
+        {"expires", "expires_in"},
+        {"expires_at", "expires_in"},
+    ]
+    token_rules = schemas["TokenCreate"]["allOf"]
+    assert [set(o["required"]) for o in token_rules[0]["not"]["anyOf"]] == expiries
+    assert token_rules[1]["not"]["required"] == ["read_only", "actions"]
     username = schemas["UserCreate"]["properties"]["username"]
-    assert username["pattern"].startswith("^[A-Za-z0-9]")
-    assert schemas["GroupCreate"]["properties"]["name"]["minLength"] == 1
+    assert username["pattern"].startswith("^[a-z0-9]+")  # a new name: a path component
+    assert schemas["GrantCreate"]["properties"]["user"]["anyOf"][0]["pattern"].startswith(
+        "^[A-Za-z0-9]"
+    )  # an existing user may have an older name
+    assert schemas["GroupCreate"]["properties"]["name"]["pattern"].startswith("^[a-z0-9]+")
 
 
 async def test_sessions_are_listed_and_ended(api: Api) -> None:

@@ -63,6 +63,10 @@ def test_check_config_ok(tmp_path: Path) -> None:
         ({"acl": [{"match": {"name": "/[/"}, "actions": ["*"]}]}, "acl[0].match.name: invalid"),
         ({"acl": [{"match": {"ip": "10.0.0.0/40"}, "actions": ["*"]}]}, "acl[0].match.ip"),
         (
+            {"acl": [{"match": {}, "actions": []}, {"match": {}, "actions": ["puhs"]}]},
+            'acl[1].actions: unknown action "puhs"',
+        ),
+        (
             {"token": {"key": "/nonexistent/key.pem", "certificate": "/nonexistent/c.pem"}},
             "token.key: file not found: /nonexistent/key.pem",
         ),

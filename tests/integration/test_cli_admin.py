@@ -19,6 +19,7 @@ DATA = Path(__file__).parent.parent / "data"
 @pytest.fixture
 def run(tmp_path: Path) -> Any:
     data_dir = str(tmp_path / "data")
+    (tmp_path / "data").mkdir()  # as `regauth serve` would have
 
     def invoke(*args: str, input: str | None = None) -> Any:
         return CliRunner().invoke(

@@ -21,6 +21,7 @@ DATA = Path(__file__).parent.parent / "data"
 @pytest.fixture
 def run(tmp_path: Path) -> Any:
     data_dir = str(tmp_path / "data")
+    (tmp_path / "data").mkdir(mode=0o700)  # as `regauth serve` made it
     config = tmp_path / "regauth.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -166,8 +167,10 @@ def test_import_keycloak(run: Any, tmp_path: Path) -> None:
             )
         )
     )
+    (tmp_path / "data").rmdir()  # a migration may be the installation's first step
     result = as_json(run("import", "keycloak", str(export), "--json"))
     assert result["imported"] == ["bob", "dave"]
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
     assert any(
         "server.path_prefix: /realms/docker/protocol/docker-v2" in n["what"]
         for n in result["notes"]

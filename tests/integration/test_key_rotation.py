@@ -44,6 +44,7 @@ class Cli:
     def __init__(self, config: Path, data_dir: Path) -> None:
         self.config = config
         self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)  # as `regauth serve` would have
 
     def __call__(self, group: str, command: str, *args: str) -> Any:
         """``regauth GROUP COMMAND --config C --data-dir D ARGS`` (so ARGS may hold ``--``)."""

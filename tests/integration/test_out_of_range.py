@@ -22,6 +22,7 @@ HUGE = "99999999999999999999999"
 @pytest.fixture
 def run(tmp_path: Path) -> Callable[..., Any]:
     data_dir = str(tmp_path / "data")
+    (tmp_path / "data").mkdir()  # as `regauth serve` would have
 
     def invoke(*args: str, input: str | None = None) -> Any:
         return CliRunner().invoke(

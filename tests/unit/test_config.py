@@ -52,6 +52,18 @@ def test_defaults() -> None:
         ({"acl": [{"match": {}}]}, "acl[0].actions: required key is missing"),
         ({"acl": [{"match": {}, "actions": ["PULL"]}]}, "acl[0].actions: invalid action"),
         (
+            {"acl": [{"match": {}, "actions": []}] * 2 + [{"match": {}, "actions": ["puhs"]}]},
+            'acl[2].actions: unknown action "puhs"',
+        ),
+        (
+            {"acl": [{"match": {"type": "repository"}, "actions": ["pull", "frob"]}]},
+            'acl[0].actions: unknown action "frob"',
+        ),
+        (
+            {"acl": [{"match": {"type": "/helm/"}, "actions": ["frob"]}]},
+            'acl[0].actions: unknown action "frob"',
+        ),
+        (
             {"acl": [{"match": {"name": "${acount}/*"}, "actions": []}]},
             "unknown placeholder ${acount}",
         ),

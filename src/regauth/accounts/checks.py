@@ -22,6 +22,7 @@ __all__ = [
     "check_email",
     "check_expiry",
     "check_group_name",
+    "check_new_name",
     "check_password",
     "check_pattern",
     "check_robot_name",
@@ -33,7 +34,9 @@ __all__ = [
 ROLES = ("pull", "push", "delete", "admin")
 ACTIONS = ("pull", "push", "delete")
 _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,127}")
-_ROBOT_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+#: a repository path component (Distribution's grammar, with ``[-]*`` written ``-+``, which
+#: matches the same names without the nested repetition that backtracks exponentially)
+_PATH_COMPONENT = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TOKEN_NAME = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 _EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}")
 MAX_DESCRIPTION = 500
@@ -60,12 +63,23 @@ def check_group_name(name: str) -> str:
     return name
 
 
-def check_robot_name(name: str) -> str:
-    if not _ROBOT_NAME.fullmatch(name):
+def check_new_name(kind: str, name: str, *, limit: int = 128) -> str:
+    """A name an administrator gives a new user, group or robot: a lower-case repository path
+    component, so that its namespace (``bob/*``, ``${labels:groups}/*``) can be used.
+
+    Names a directory or an identity provider sends keep their own spelling
+    (:func:`check_username`, :func:`check_group_name`), and so do names already stored.
+    """
+    if len(name) > limit or not _PATH_COMPONENT.fullmatch(name):
         raise InvalidInput(
-            f"invalid robot name {name[:80]!r}: 1 to 64 lower-case letters, digits, '.', '_' or '-'"
+            f"invalid {kind} {name[:80]!r}: 1 to {limit} lower-case letters and digits, "
+            "separated by '.', '_', '__' or '-' (a repository path component)"
         )
     return name
+
+
+def check_robot_name(name: str) -> str:
+    return check_new_name("robot name", name, limit=64)
 
 
 def check_token_name(name: str) -> str:

@@ -1,7 +1,9 @@
 """Role grants: a role (pull, push, delete, admin) on a repository pattern for one subject.
 
-The subject is exactly one user, group or robot, or everyone (``public``, pull only: anonymous
-pull). The role authorizer reads these rows; this module only writes and lists them.
+The subject is exactly one user, group or robot, everyone (``public``, pull only: anonymous
+pull), or everyone signed in (``authenticated``: any user, never a robot or anonymous). The
+same role on the same pattern for the same subject twice is a :class:`Conflict`. The role
+authorizer reads these rows; this module only writes and lists them.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from regauth.accounts.checks import check_pattern, check_role
-from regauth.accounts.errors import InvalidInput, NotFound
+from regauth.accounts.errors import Conflict, InvalidInput, NotFound
 from regauth.accounts.store_access import (
     StoreAccess,
     find_group,
@@ -25,7 +27,7 @@ __all__ = ["Grants"]
 
 
 def _grant_view(session: Session, grant: Grant) -> GrantView:
-    subject_type, subject = "public", None
+    subject_type, subject = ("authenticated" if grant.authenticated else "public"), None
     if grant.user_id is not None:
         subject_type = "user"
         subject = session.scalar(select(User.username).where(User.id == grant.user_id))
@@ -46,6 +48,23 @@ def _grant_view(session: Session, grant: Grant) -> GrantView:
     )
 
 
+def _same_grant(session: Session, grant: Grant) -> Grant | None:
+    """The stored grant of the same role on the same pattern for the same subject, if any."""
+    query = select(Grant).where(
+        Grant.pattern == grant.pattern,
+        Grant.role == grant.role,
+        Grant.public == bool(grant.public),
+        Grant.authenticated == bool(grant.authenticated),
+    )
+    for column, value in (
+        (Grant.user_id, grant.user_id),
+        (Grant.group_id, grant.group_id),
+        (Grant.robot_id, grant.robot_id),
+    ):
+        query = query.where(column.is_(None) if value is None else column == value)
+    return session.scalars(query.limit(1)).first()
+
+
 class Grants(StoreAccess):
     def add_grant(
         self,
@@ -56,11 +75,14 @@ class Grants(StoreAccess):
         group: str | None = None,
         robot: str | None = None,
         public: bool = False,
+        authenticated: bool = False,
         created_by: str | None = None,
     ) -> GrantView:
         subjects = [s for s in (user, group, robot) if s is not None]
-        if len(subjects) + int(public) != 1:
-            raise InvalidInput("a grant is for exactly one user, group, robot, or public")
+        if len(subjects) + int(public) + int(authenticated) != 1:
+            raise InvalidInput(
+                "a grant is for exactly one user, group, robot, public, or authenticated"
+            )
         check_pattern(pattern)
         check_role(role)
         if public and role != "pull":
@@ -70,6 +92,7 @@ class Grants(StoreAccess):
                 pattern=pattern,
                 role=role,
                 public=public,
+                authenticated=authenticated,
                 created_at=self._clock(),
                 created_by=created_by,
             )
@@ -79,6 +102,17 @@ class Grants(StoreAccess):
                 grant.group_id = find_group(session, group).id
             elif robot is not None:
                 grant.robot_id = find_robot(session, robot).id
+            existing = _same_grant(session, grant)
+            if existing is not None:
+                view = _grant_view(session, existing)
+                who = (
+                    view.subject_type
+                    if view.subject is None
+                    else f"{view.subject_type} {view.subject!r}"
+                )
+                raise Conflict(
+                    f"{who} already has role {role} on {pattern!r} (grant {existing.id})"
+                )
             session.add(grant)
             session.flush()
             log_change(session, "grant", [])

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from regauth.accounts.checks import check_description, check_group_name
+from regauth.accounts.checks import check_description, check_group_name, check_new_name
 from regauth.accounts.errors import Conflict, NotFound
 from regauth.accounts.store_access import StoreAccess, find_group, find_user, log_change
 from regauth.accounts.views import GroupView
@@ -38,6 +38,8 @@ class Groups(StoreAccess):
     def create_group(
         self, name: str, *, description: str | None = None, source: str = "local"
     ) -> GroupView:
+        if source == "local":
+            check_new_name("group name", name)
         check_group_name(name)
         check_description(description)
         try:

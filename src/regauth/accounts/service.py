@@ -225,6 +225,7 @@ class AccountService:
         group: str | None = None,
         robot: str | None = None,
         public: bool = False,
+        authenticated: bool = False,
         created_by: str | None = None,
     ) -> GrantView:
         return self._grants.add_grant(
@@ -234,6 +235,7 @@ class AccountService:
             group=group,
             robot=robot,
             public=public,
+            authenticated=authenticated,
             created_by=created_by,
         )
 

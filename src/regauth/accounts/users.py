@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from regauth.accounts.checks import check_email, check_password, check_username
+from regauth.accounts.checks import check_email, check_new_name, check_password, check_username
 from regauth.accounts.console_sessions import end_user_sessions
 from regauth.accounts.errors import Conflict, InvalidInput
 from regauth.accounts.labels import check_labels
@@ -93,6 +93,8 @@ class Users(StoreAccess):
         source: str = "local",
         labels: Mapping[str, Sequence[str] | str] | None = None,
     ) -> UserView:
+        if source == "local":
+            check_new_name("username", username)
         check_username(username)
         email = check_email(email)
         checked_labels = check_labels(labels or {})

@@ -8,8 +8,9 @@ Grant nothing that is not understood (the Distribution token spec's "Token Scope
 Documentation"): the resource types regauth knows are ``repository`` (any class, such as
 ``repository(plugin)``) and ``registry``, the actions ``pull``, ``push``, ``delete`` and
 ``*``. Anything else (``foo:bar:pull``, ``repository:x:frob``) is granted only by an ACL rule
-that names it: ``match.type: foo`` for a type, ``actions: [frob]`` for an action. ``"*"``
-never stands for them, and role grants never give them.
+that names it: ``match.type: foo`` for a type, ``actions: [frob]`` for an action (the
+configuration accepts other actions only in a rule naming another type). ``"*"`` never stands
+for them, and role grants never give them.
 """
 
 from __future__ import annotations

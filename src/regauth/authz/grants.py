@@ -1,7 +1,8 @@
 """Role grants from the database, as an authorizer after the configuration's ACL.
 
 Grants give ``pull``, ``push`` (with pull), ``delete`` (with pull) or ``admin`` (all three) on
-a repository pattern to a user, a group, a robot, or the public (anonymous pull). Built-in:
+a repository pattern to a user, a group, a robot, the public (anonymous pull), or everyone
+signed in (every user, whatever authenticated them; not robots). Built-in:
 every user owns ``<username>/*`` (``grants.user_namespaces``), and regauth administrators may
 list the catalog. The permitted actions of every matching grant add up; no matching grant is
 no opinion (and, at the end of the chain, no access).
@@ -49,7 +50,7 @@ class GrantRule:
         return f"grant#{self.id}"
 
     def describe(self) -> str:
-        who = "public" if self.subject_type == "public" else f"{self.subject_type} {self.subject}"
+        who = self.subject_type if self.subject is None else f"{self.subject_type} {self.subject}"
         return f"{who}: {self.role} on {self.pattern}"
 
 
@@ -59,6 +60,7 @@ class GrantSnapshot:
     by_group: dict[str, list[GrantRule]] = field(default_factory=lambda: defaultdict(list))
     by_robot: dict[str, list[GrantRule]] = field(default_factory=lambda: defaultdict(list))
     public: list[GrantRule] = field(default_factory=list)
+    authenticated: list[GrantRule] = field(default_factory=list)
 
     def __len__(self) -> int:
         return (
@@ -66,6 +68,7 @@ class GrantSnapshot:
             + sum(map(len, self.by_group.values()))
             + sum(map(len, self.by_robot.values()))
             + len(self.public)
+            + len(self.authenticated)
         )
 
 
@@ -93,6 +96,10 @@ def load_snapshot(database: Database) -> GrantSnapshot:
             elif grant.public:
                 snapshot.public.append(
                     GrantRule(grant.id, "public", None, grant.pattern, grant.role, compiled)
+                )
+            elif grant.authenticated:
+                snapshot.authenticated.append(
+                    GrantRule(grant.id, "authenticated", None, grant.pattern, grant.role, compiled)
                 )
     return snapshot
 
@@ -126,6 +133,7 @@ class GrantAuthorizer:
         rules: list[GrantRule] = []
         if identity.kind is Kind.USER:
             rules += snapshot.by_user.get(identity.subject, ())
+            rules += snapshot.authenticated
             for group in identity.groups:
                 rules += snapshot.by_group.get(group, ())
         elif identity.kind is Kind.ROBOT:

@@ -160,13 +160,17 @@ def load(config_path: Path | None, data_dir: Path | None) -> tuple[Config, DataD
         sys.exit(EXIT_USAGE)
 
 
-def account_service(config_path: Path | None, data_dir: Path | None) -> AccountService:
+def account_service(
+    config_path: Path | None, data_dir: Path | None, *, create: bool = False
+) -> AccountService:
+    """The accounts of the data folder; only ``serve`` and the imports that set up a new
+    installation (``create``) may make the folder."""
     from regauth.accounts import AccountService
     from regauth.runtime import StartupError, open_database
 
     config, directory = load(config_path, data_dir)
     try:
-        return AccountService(open_database(config, directory))
+        return AccountService(open_database(config, directory, create=create))
     except StartupError as exc:
         fail(str(exc))
 
@@ -179,15 +183,26 @@ def emit(data: Any, as_json: bool, table: Callable[[], None] | None = None) -> N
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """A table as wide as the terminal (80 columns when not a terminal, or ``COLUMNS``): a
+    cell too long for its column wraps onto more lines, never cut off (``--json`` for
+    scripts)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    rendered = Table(title=title, show_lines=False, header_style="bold")
+    table = Table(
+        title=title,
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+        show_edge=False,
+        collapse_padding=True,
+    )
     for column in columns:
-        rendered.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
-        rendered.add_row(*["" if v is None else str(v) for v in row])
-    Console(soft_wrap=True).print(rendered)
+        table.add_row(*["" if v is None else str(v) for v in row])
+    Console().print(table)
 
 
 def read_password(prompt: str = "Password") -> str:

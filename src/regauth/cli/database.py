@@ -15,12 +15,16 @@ def db() -> None:
 
 
 def _database(config_path: Path | None, data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from regauth.datadir import DataDirError
     from regauth.runtime import database_url
     from regauth.store.database import Database, SchemaError
 
     config, directory = load(config_path, data_dir)
     if config.database.url is None:
-        directory.ensure()
+        try:
+            directory.require()
+        except DataDirError as exc:
+            fail(str(exc))
     try:
         return Database(database_url(config, directory))
     except SchemaError as exc:

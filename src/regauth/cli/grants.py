@@ -28,12 +28,16 @@ def grant() -> None:
     """Roles (pull, push, delete, admin) on repository patterns."""
 
 
+_NO_SUBJECT = {"public": "(anonymous)", "authenticated": "(signed in)"}
+
+
 def _grant_rows(grants: list[dict[str, Any]]) -> list[list[Any]]:
     return [
         [
             g["id"],
             g["subject_type"],
-            g["subject"] or "(anonymous)",
+            g["subject"]
+            or ("(signed in)" if g["subject_type"] == "authenticated" else "(anonymous)"),
             g["role"],
             g["pattern"],
             g["created_by"],
@@ -48,6 +52,9 @@ def _grant_rows(grants: list[dict[str, Any]]) -> list[list[Any]]:
 @click.option("--group", "group_name", default=None)
 @click.option("--robot", "robot_name", default=None)
 @click.option("--public", is_flag=True, help="Anonymous pull (role pull only).")
+@click.option(
+    "--authenticated", is_flag=True, help="Every signed-in user (not robots, not anonymous)."
+)
 @click.option("--pattern", required=True, help="team/app, team/* or *.")
 @click.option("--role", required=True, type=click.Choice(["pull", "push", "delete", "admin"]))
 @state_options
@@ -58,13 +65,15 @@ def grant_add(
     group_name: str | None,
     robot_name: str | None,
     public: bool,
+    authenticated: bool,
     pattern: str,
     role: str,
     config_path: Path | None,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Grant a role on a repository pattern to a user, group, robot, or the public.
+    """Grant a role on a repository pattern to a user, group, robot, the public, or every
+    signed-in user.
 
     push includes pull, delete includes pull, admin is all three. In patterns * also
     matches /: team/* covers team/app/sub.
@@ -74,6 +83,7 @@ def grant_add(
         group=group_name,
         robot=robot_name,
         public=public,
+        authenticated=authenticated,
         pattern=pattern,
         role=role,
         created_by="cli",

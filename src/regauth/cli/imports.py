@@ -123,7 +123,7 @@ def import_docker_auth(
     skipped: list[str] = []
     try:
         if conversion.database_users:
-            accounts = account_service(config_path, data_dir)
+            accounts = account_service(config_path, data_dir, create=True)
             imported, skipped = accounts.import_users(conversion.database_users)
     except BaseException:
         if staged is not None:
@@ -183,7 +183,7 @@ def import_keycloak(
         realm = read_realm_export(_read(source))
     except UnreadableFile as exc:
         fail(f"{source}: {exc}")
-    created, skipped = account_service(config_path, data_dir).import_users(
+    created, skipped = account_service(config_path, data_dir, create=True).import_users(
         realm.accounts, replace=replace
     )
     notes = [n.as_dict() for n in realm.notes]

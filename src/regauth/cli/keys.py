@@ -70,7 +70,7 @@ def published_keys(config: Config, directory: DataDir) -> list[SigningKey]:
     try:
         if config.token.key is not None:
             return [configured_key(config, directory)]
-        database = open_database(config, directory)
+        database = open_database(config, directory, create=True)  # as it did before serve
         try:
             ring, _ = open_key_ring(config, directory, database)
         finally:

@@ -38,10 +38,11 @@ def lockout() -> None:
 def _table(counters: list[dict[str, Any]]) -> None:
     """The counters as a table that never shortens an account or an address (they are what
     ``lockout clear`` takes): a narrow terminal folds them instead."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(header_style="bold")
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False, show_edge=False)
     table.add_column("kind")
     table.add_column("account", overflow="fold")
     table.add_column("address", overflow="fold", min_width=17)
@@ -57,7 +58,7 @@ def _table(counters: list[dict[str, Any]]) -> None:
             short_time(c["blocked_until"]) if c["blocked"] else "-",
             short_time(c["last_failure_at"]),
         )
-    Console(soft_wrap=True).print(table)
+    Console().print(table)
 
 
 @lockout.command("list")

@@ -36,11 +36,14 @@ def serve(
 ) -> None:
     """Run the token server."""
     from regauth.runtime import StartupError
-    from regauth.serve import ServeOptions, run
+    from regauth.serve import ServeOptions, listen_problem, run
 
     if listen is not None:
         os.environ["REGAUTH_SERVER__LISTEN"] = listen
     config, directory = load(config_path, data_dir)
+    problem = listen_problem(config.server)  # before any folder, user or line is made
+    if problem is not None:
+        fail(problem)
     try:
         directory.ensure()
     except Exception as exc:  # reported as one line, never a traceback

@@ -13,15 +13,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from regauth.config.base import Model, parse_ip_pattern
 from regauth.patterns.acl import PatternError, validate_pattern
 
-__all__ = ["AclRule", "MatchConditions", "acl_warnings", "check_pattern"]
+__all__ = ["KNOWN_ACTIONS", "AclRule", "MatchConditions", "acl_warnings", "check_pattern"]
 
 _PLACEHOLDER = re.compile(r"\$\{([a-z]+)(?::([^}]*))?\}")
 _ACTION = re.compile(r"[a-z]+|\*")
+#: the actions of the Distribution token protocol (``*``: the catalog's, or "all of them")
+KNOWN_ACTIONS = ("pull", "push", "delete", "*")
+#: the resource types regauth knows; a rule for another type may name that type's own actions
+_KNOWN_TYPES = ("repository", "registry")
 
 
 def _is_regex(pattern: str) -> bool:
@@ -134,10 +138,24 @@ class AclRule(Model):
 
     @field_validator("actions")
     @classmethod
-    def _check_actions(cls, value: list[str]) -> list[str]:
+    def _check_actions(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        """Only the protocol's actions, so a misspelt one (``puhs``) is an error, not a denial.
+
+        A rule whose ``match.type`` names another resource type literally (``type: helm``) may
+        list that type's own actions: nothing else can grant them.
+        """
+        match = info.data.get("match")
+        foreign = (
+            isinstance(match, MatchConditions)
+            and match.type is not None
+            and re.fullmatch(r"[a-z0-9_-]+", match.type) is not None
+            and match.type not in _KNOWN_TYPES
+        )
         for action in value:
             if not _ACTION.fullmatch(action):
                 raise ValueError(f"invalid action {action!r}: use pull, push, delete or *")
+            if action not in KNOWN_ACTIONS and not foreign:
+                raise ValueError(f'unknown action "{action}": use pull, push, delete or *')
         return value
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -135,7 +136,8 @@ class Robot(Base):
 
 
 class Grant(Base):
-    """A role on a repository pattern, for exactly one user, group or robot, or public."""
+    """A role on a repository pattern, for exactly one user, group or robot, the public
+    (anonymous pull), or everyone signed in (``authenticated``)."""
 
     __tablename__ = "grants"
     __table_args__ = (
@@ -143,7 +145,8 @@ class Grant(Base):
             "(CASE WHEN user_id IS NULL THEN 0 ELSE 1 END)"
             " + (CASE WHEN group_id IS NULL THEN 0 ELSE 1 END)"
             " + (CASE WHEN robot_id IS NULL THEN 0 ELSE 1 END)"
-            " + (CASE WHEN public THEN 1 ELSE 0 END) = 1",
+            " + (CASE WHEN public THEN 1 ELSE 0 END)"
+            " + (CASE WHEN authenticated THEN 1 ELSE 0 END) = 1",
             name="one_subject",
         ),
         CheckConstraint("role IN ('pull', 'push', 'delete', 'admin')", name="role"),
@@ -160,6 +163,7 @@ class Grant(Base):
         ForeignKey("robots.id", ondelete="CASCADE"), index=True
     )
     public: Mapped[bool] = mapped_column(Boolean, default=False)
+    authenticated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     pattern: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime.datetime] = mapped_column(UtcDateTime, default=utcnow)

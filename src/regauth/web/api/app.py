@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from regauth.clock import Clock, utcnow
 from regauth.runtime import Runtime
 from regauth.web.api.audit import router as audit_router
+from regauth.web.api.docs import install_docs, public_doc_paths
 from regauth.web.api.gate import (
     AdminGate,
     RoutePrecedence,
@@ -66,11 +67,12 @@ def create_admin_api(runtime: Runtime, *, clock: Clock = utcnow) -> FastAPI:
         version="1",
         description=_DESCRIPTION,
         openapi_url=f"{base}/openapi.json",
-        docs_url=f"{base}/docs",
+        docs_url=None,  # served by regauth.web.api.docs, with no CDN
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
     )
     app.state.regauth = ApiSettings(runtime, clock, base)
+    install_docs(app, base=base, openapi_url=f"{base}/openapi.json", title=app.title)
     for router in _ROUTERS:
         app.include_router(router, prefix=base)
     app.openapi = openapi_builder(app)  # type: ignore[method-assign]
@@ -81,6 +83,6 @@ def create_admin_api(runtime: Runtime, *, clock: Clock = utcnow) -> FastAPI:
         AdminGate,
         runtime=runtime,
         clock=clock,
-        public_paths=frozenset({f"{base}/openapi.json", f"{base}/docs"}),
+        public_paths=frozenset({f"{base}/openapi.json"}) | public_doc_paths(base),
     )
     return app

@@ -43,9 +43,12 @@ def _documented(**schema: Any) -> dict[str, Any]:
     return {"json_schema_extra": schema}
 
 
-#: the rules of :mod:`regauth.accounts.checks`, in the document
+#: the rules of :mod:`regauth.accounts.checks`, in the document: a name an existing user,
+#: group or robot may have (given to look one up)
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
 ROBOT_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+#: the name of a new user, group or robot: a lower-case repository path component
+NEW_NAME_PATTERN = r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$"
 #: 1 to 128 printable characters, no ':', no space at either end
 GROUP_NAME_PATTERN = r"^[^\s:\x00-\x1f\x7f]([^:\x00-\x1f\x7f]{0,126}[^\s:\x00-\x1f\x7f])?$"
 TOKEN_NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,128}$"  # noqa: S105 - a token name's rule
@@ -62,6 +65,9 @@ GroupName = Annotated[
     str, Field(max_length=128, **_documented(minLength=1, pattern=GROUP_NAME_PATTERN))
 ]
 RobotName = Annotated[str, Field(max_length=64, **_documented(pattern=ROBOT_NAME_PATTERN))]
+NewUsername = Annotated[str, Field(max_length=128, **_documented(pattern=NEW_NAME_PATTERN))]
+NewGroupName = Annotated[str, Field(max_length=128, **_documented(pattern=NEW_NAME_PATTERN))]
+NewRobotName = Annotated[str, Field(max_length=64, **_documented(pattern=NEW_NAME_PATTERN))]
 TokenName = Annotated[str, Field(max_length=128, **_documented(pattern=TOKEN_NAME_PATTERN))]
 Password = Annotated[
     str, Field(max_length=1024, json_schema_extra={"format": "password", "minLength": 1})
@@ -99,13 +105,30 @@ ExpiresIn = Annotated[
         json_schema_extra={"minLength": 1, "pattern": DURATION_PATTERN},
     ),
 ]
-#: expires_at and expires_in are alternatives: a body may give one of them, not both
+Expires = Annotated[
+    str,
+    Field(
+        max_length=64,
+        description="as the CLI's --expires: a duration (30d, 12h, 90m), a date or time "
+        "(2027-01-31), or never; in the future, at most 100 years ahead (else 400)",
+        examples=["30d"],
+        json_schema_extra={"minLength": 1},
+    ),
+]
+_EXPIRIES = ("expires", "expires_at", "expires_in")
+#: expires, expires_at and expires_in are alternatives: a body may give one of them
 _ONE_EXPIRY: dict[str, Any] = {
     "not": {
-        "required": ["expires_at", "expires_in"],
-        "properties": {"expires_at": {"type": "string"}, "expires_in": {"type": "string"}},
+        "anyOf": [
+            {
+                "required": [first, second],
+                "properties": {first: {"type": "string"}, second: {"type": "string"}},
+            }
+            for index, first in enumerate(_EXPIRIES)
+            for second in _EXPIRIES[index + 1 :]
+        ]
     },
-    "description": "give expires_at or expires_in, not both; neither: no expiry",
+    "description": "give one of expires, expires_at or expires_in; none: no expiry",
 }
 
 
@@ -131,7 +154,7 @@ class _Body(BaseModel):
 
 
 class UserCreate(_Body):
-    username: Username
+    username: NewUsername
     password: Password | None = None
     email: Email | None = None
     is_admin: bool = False
@@ -151,7 +174,7 @@ class PasswordChange(_Body):
 
 
 class ImportedUser(_Body):
-    username: Username
+    username: NewUsername
     password_hash: Annotated[
         str,
         Field(max_length=255, pattern=_PRINTABLE, **_documented(pattern=HASH_PATTERN)),
@@ -164,41 +187,37 @@ class UserImport(_Body):
 
 
 class GroupCreate(_Body):
-    name: GroupName
+    name: NewGroupName
     description: Description | None = None
 
 
+_SUBJECTS = ("user", "group", "robot", "public", "authenticated")
+
+
 def _one_subject(subject: str) -> dict[str, Any]:
-    others = [name for name in ("user", "group", "robot") if name != subject]
-    return {
-        "required": [subject],
-        "properties": {
-            subject: {"type": "string"},
-            **{name: {"type": "null"} for name in others},
-            "public": {"const": False},
-        },
+    """The schema of a grant for ``subject``: the others absent, null or false."""
+    flags = ("public", "authenticated")
+    properties: dict[str, Any] = {
+        name: {"const": False} if name in flags else {"type": "null"}
+        for name in _SUBJECTS
+        if name != subject
     }
+    properties[subject] = {"const": True} if subject in flags else {"type": "string"}
+    if subject == "public":
+        properties["role"] = {"const": "pull"}
+    return {"required": [subject], "properties": properties}
 
 
 _EXACTLY_ONE_SUBJECT: dict[str, Any] = {
-    "description": "exactly one of user, group, robot, or public: true",
-    "oneOf": [
-        *(_one_subject(subject) for subject in ("user", "group", "robot")),
-        {
-            "required": ["public"],
-            "properties": {
-                "public": {"const": True},
-                "role": {"const": "pull"},
-                **{name: {"type": "null"} for name in ("user", "group", "robot")},
-            },
-        },
-    ],
+    "description": "exactly one of user, group, robot, public: true (anonymous pull) or "
+    "authenticated: true (every signed-in user)",
+    "oneOf": [_one_subject(subject) for subject in _SUBJECTS],
 }
 
 
 class GrantCreate(_Body):
-    """A role on a repository pattern for exactly one of user, group, robot, or public (anyone,
-    without logging in; role pull only)."""
+    """A role on a repository pattern for exactly one of user, group, robot, public (anyone,
+    without logging in; role pull only), or authenticated (every signed-in user, not robots)."""
 
     model_config = ConfigDict(json_schema_extra=_EXACTLY_ONE_SUBJECT)
 
@@ -206,6 +225,7 @@ class GrantCreate(_Body):
     group: GroupName | None = None
     robot: RobotName | None = None
     public: bool = False
+    authenticated: bool = False
     pattern: Pattern
     role: Role
 
@@ -218,18 +238,33 @@ class RobotGrant(_Body):
 class RobotCreate(_Body):
     model_config = ConfigDict(json_schema_extra=_ONE_EXPIRY)
 
-    name: RobotName
+    name: NewRobotName
     description: Description | None = None
+    expires: Expires | None = None
     expires_at: ExpiresAt | None = None
     expires_in: ExpiresIn | None = None
     grants: Annotated[list[RobotGrant], Field(max_length=100)] = []
 
 
+_READ_ONLY_OR_ACTIONS: dict[str, Any] = {
+    "not": {
+        "required": ["read_only", "actions"],
+        "properties": {"read_only": {"const": True}, "actions": {"type": "array"}},
+    }
+}
+
+
 class TokenCreate(_Body):
-    model_config = ConfigDict(json_schema_extra=_ONE_EXPIRY)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [{"not": _ONE_EXPIRY["not"]}, _READ_ONLY_OR_ACTIONS],
+            "description": _ONE_EXPIRY["description"] + "; read_only or actions, not both",
+        }
+    )
 
     user: Username
     name: TokenName
+    expires: Expires | None = None
     expires_at: ExpiresAt | None = None
     expires_in: ExpiresIn | None = None
     repositories: (
@@ -239,6 +274,9 @@ class TokenCreate(_Body):
         Annotated[list[Action], Field(max_length=3, **_documented(minItems=1, uniqueItems=True))]
         | None
     ) = None
+    read_only: bool = Field(
+        default=False, description="as the CLI's --read-only: actions [pull]; not with actions"
+    )
 
 
 # ------------------------------------------------------- response shapes (the OpenAPI document)

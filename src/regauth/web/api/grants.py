@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from regauth.accounts import GrantView
 from regauth.web.api.bodies import GrantCreate
 from regauth.web.api.routing import (
+    CONFLICT,
     NOT_FOUND,
     Context,
     GrantId,
@@ -46,10 +47,11 @@ async def list_grants(
     tags=["grants"],
     status_code=201,
     response_model=None,
-    responses={**ok(GrantView, 201), **NOT_FOUND},
+    responses={**ok(GrantView, 201), **NOT_FOUND, **CONFLICT},
 )
 async def create_grant(ctx: Context, body: GrantCreate) -> JSONResponse:
-    """A role on a repository pattern for exactly one of user, group, robot, or public."""
+    """A role on a repository pattern for exactly one of user, group, robot, public (anonymous
+    pull), or authenticated (every signed-in user); the same grant twice is a 409."""
     grant = await ctx.run(
         ctx.runtime.accounts.add_grant,
         pattern=body.pattern,
@@ -58,6 +60,7 @@ async def create_grant(ctx: Context, body: GrantCreate) -> JSONResponse:
         group=body.group,
         robot=body.robot,
         public=body.public,
+        authenticated=body.authenticated,
         created_by=ctx.admin.username,
     )
     await ctx.changed()

@@ -39,7 +39,7 @@ async def list_robots(ctx: Context) -> JSONResponse:
 )
 async def create_robot(ctx: Context, body: RobotCreate) -> JSONResponse:
     """A robot account (log in as ``robot+NAME``); the secret is in this response only."""
-    expires_at = expiry(body.expires_at, body.expires_in, ctx.clock())
+    expires_at = expiry(body.expires_at, body.expires_in, ctx.clock(), body.expires)
     created = await ctx.run(
         ctx.runtime.accounts.create_robot,
         body.name,

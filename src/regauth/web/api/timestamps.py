@@ -1,4 +1,5 @@
-"""Times given to the admin API: ISO 8601 moments and expiries (``expires_at``/``expires_in``).
+"""Times given to the admin API: ISO 8601 moments and expiries (``expires``, the CLI's
+``--expires`` form, or ``expires_at``/``expires_in``).
 
 Every result is an aware UTC :class:`datetime.datetime`; a bad value is an
 :class:`regauth.accounts.InvalidInput` (400) that names the field and never echoes more than
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime
 
 from regauth.accounts import InvalidInput
-from regauth.durations import check_expiry, parse_duration
+from regauth.durations import check_expiry, parse_duration, parse_expiry
 
 __all__ = ["expiry", "parse_time"]
 
@@ -36,17 +37,33 @@ def parse_time(text: str, what: str) -> datetime.datetime:
 
 
 def expiry(
-    expires_at: str | None, expires_in: str | None, now: datetime.datetime
+    expires_at: str | None,
+    expires_in: str | None,
+    now: datetime.datetime,
+    expires: str | None = None,
 ) -> datetime.datetime | None:
-    """The expiry a body asks for (a moment or a duration from ``now``, not both), or None."""
-    if expires_at is not None and expires_in is not None:
-        raise InvalidInput("give expires_at or expires_in, not both")
+    """The expiry a body asks for, or None: ``expires`` as the CLI's ``--expires`` takes it
+    (``30d``, ``2027-01-31``, ``never``), a moment, or a duration from ``now``; one of them."""
+    given = [
+        name
+        for name, value in (
+            ("expires", expires),
+            ("expires_at", expires_at),
+            ("expires_in", expires_in),
+        )
+        if value is not None
+    ]
+    if len(given) > 1:
+        raise InvalidInput(
+            f"give one of expires, expires_at or expires_in, not {' and '.join(given)}"
+        )
     try:
+        if expires is not None:
+            return parse_expiry(expires, now)
         if expires_at is not None:
             return check_expiry(parse_time(expires_at, "body.expires_at"), now)
         if expires_in is None:
             return None
         return check_expiry(now + parse_duration(expires_in), now)
     except ValueError as exc:
-        field = "body.expires_at" if expires_at is not None else "body.expires_in"
-        raise InvalidInput(f"{field}: {exc}") from None
+        raise InvalidInput(f"body.{given[0]}: {exc}") from None

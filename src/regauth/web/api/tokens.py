@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
-from regauth.accounts import TokenView
+from regauth.accounts import InvalidInput, TokenView
 from regauth.web.api.bodies import CreatedToken, TokenCreate
 from regauth.web.api.routing import (
     NOT_FOUND,
@@ -45,14 +45,16 @@ async def list_tokens(ctx: Context, user: UserFilter = None) -> JSONResponse:
 async def create_token(ctx: Context, body: TokenCreate) -> JSONResponse:
     """A personal access token for a user, optionally limited to repositories and actions;
     the secret is in this response only."""
-    expires_at = expiry(body.expires_at, body.expires_in, ctx.clock())
+    expires_at = expiry(body.expires_at, body.expires_in, ctx.clock(), body.expires)
+    if body.read_only and body.actions is not None:
+        raise InvalidInput("give read_only or actions, not both")
     created = await ctx.run(
         ctx.runtime.accounts.create_token,
         body.user,
         body.name,
         expires_at=expires_at,
         repositories=body.repositories,
-        actions=body.actions,
+        actions=["pull"] if body.read_only else body.actions,
     )
     await ctx.changed()
     return json_response(created.as_dict(), 201)
