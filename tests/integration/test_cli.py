@@ -247,7 +247,7 @@ def test_registry_config_yaml(tmp_path: Path) -> None:
 def test_registry_config_env(tmp_path: Path) -> None:
     result = run("registry-config", "--data-dir", str(tmp_path / "data"), "--format", "env")
     assert result.exit_code == 0
-    lines = dict(line.split("=", 1) for line in result.output.strip().splitlines())
+    lines = dict(line.split("=", 1) for line in result.stdout.strip().splitlines())
     assert lines["REGISTRY_AUTH_TOKEN_REALM"] == "http://127.0.0.1:5001/auth"
     assert lines["REGISTRY_AUTH_TOKEN_SERVICE"] == "registry"
     assert lines["REGISTRY_AUTH_TOKEN_ISSUER"] == "regauth"
