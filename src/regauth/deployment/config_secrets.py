@@ -83,8 +83,7 @@ def _split(
             out[f"{name}_env"] = variable
         elif name == f"{base}_file" and base in model.secret_fields:
             variable = _variable((*path, base))
-            source = Path(str(value))
-            source = source if source.is_absolute() else base_dir / source
+            source = Path(str(value))  # relative to the working folder, as regauth reads it
             split.environment[variable] = source.read_text(encoding="utf-8").rstrip("\r\n")
             out[f"{base}_env"] = variable
         elif name == f"{base}_env" and base in model.secret_fields:
