@@ -190,7 +190,7 @@ def registry_config(
     check_kubernetes_options(output_format, kubernetes)
     source = _realm_source(config, listen, public_url)
     click.echo(f"# realm {config.server.realm()} ({source})", err=True)
-    keys = [] if output_format == "kubernetes" else published_keys(config, directory)
+    keys = [] if output_format in ("kubernetes", "compose") else published_keys(config, directory)
     target = (out or directory.path).resolve()
     if output_format in ("helm", "kubernetes"):
         write_kubernetes_output(
@@ -199,17 +199,10 @@ def registry_config(
         return
     if output_format == "compose":
         compose, _ = rc.write_compose_project(
-            config,
-            keys,
-            target,
-            data_dir=directory.path,
-            config_file=config_path,
-            service=service,
+            config, target, config_file=config_path, service=service
         )
         click.echo(compose.read_text(encoding="utf-8"), nl=False)
-        click.echo(
-            f"# written: {compose}, {target / 'registry-config.yml'}, {target / 'certs'}/", err=True
-        )
+        click.echo(f"# written: {compose}, {target / 'registry-config.yml'}", err=True)
         return
     bundle, jwks = rc.write_trust_files(keys, target)
     settings = rc.settings_for(config, bundle, jwks, service)
