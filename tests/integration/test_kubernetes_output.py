@@ -325,3 +325,16 @@ def test_bad_address_is_one_line(tmp_path: Path, args: tuple[str, ...], message:
     assert result.stdout == ""
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_secret_variables_never_collide(tmp_path: Path) -> None:
+    from regauth.deployment import split_config
+
+    hashes = {
+        name: bcrypt.hashpw(name.encode(), bcrypt.gensalt(4)).decode() for name in ("a-b", "a_b")
+    }
+    split = split_config({"users": {n: {"password": h} for n, h in hashes.items()}}, tmp_path)
+    users = split.document["users"]
+    variables = {users[n]["password_env"] for n in hashes}
+    assert len(variables) == 2
+    assert {split.environment[users[n]["password_env"]] for n in hashes} == set(hashes.values())

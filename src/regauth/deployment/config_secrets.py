@@ -56,9 +56,14 @@ def split_config(raw: dict[str, Any], base_dir: Path) -> SplitConfig:
     return split
 
 
-def _variable(path: tuple[str, ...]) -> str:
+def _variable(path: tuple[str, ...], taken: dict[str, str]) -> str:
+    """An environment variable named after the key's path, not yet ``taken``."""
     name = "_".join(re.sub(r"[^A-Za-z0-9]+", "_", part) for part in path).strip("_").upper()
-    return f"REGAUTH_SECRET_{name}"
+    variable, number = f"REGAUTH_SECRET_{name}", 1
+    while variable in taken:  # users "a-b" and "a_b" would share a name
+        number += 1
+        variable = f"REGAUTH_SECRET_{name}_{number}"
+    return variable
 
 
 def _file_name(path: tuple[str, ...], source: Path) -> str:
@@ -78,11 +83,11 @@ def _split(
         name = str(key)
         base = name.removesuffix("_file").removesuffix("_env")
         if name in model.secret_fields and isinstance(value, str):
-            variable = _variable(here)
+            variable = _variable(here, split.environment)
             split.environment[variable] = value
             out[f"{name}_env"] = variable
         elif name == f"{base}_file" and base in model.secret_fields:
-            variable = _variable((*path, base))
+            variable = _variable((*path, base), split.environment)
             source = Path(str(value))  # relative to the working folder, as regauth reads it
             split.environment[variable] = source.read_text(encoding="utf-8").rstrip("\r\n")
             out[f"{base}_env"] = variable
