@@ -164,6 +164,10 @@ async def test_settings_show_the_configuration_with_secrets_masked(
     assert runtime.login_secret.hex() not in page.text
     assert "realm:" in page.text and "REGISTRY_AUTH_TOKEN_REALM=" in page.text
     assert "registry:2" in page.text
+    assert (
+        "/registry/events" in page.text
+        and "Bearer REPLACE-WITH-registry.notification_secret" in page.text
+    )
     assert 'href="/admin/settings/registry-config?format=env"' in page.text
 
 
@@ -230,5 +234,7 @@ async def test_the_registry_configuration_downloads(
         assert answer.status_code == 200
         assert answer.headers["content-disposition"] == f'attachment; filename="{filename}"'
         assert text in answer.text
-        assert str(runtime.data_dir.path) in answer.text
+        # the trust files: in the data folder, or the compose project's shared volume
+        where = "regauth-trust:/certs" if chosen == "compose" else str(runtime.data_dir.path)
+        assert where in answer.text
     assert (await browser.get("/admin/settings/registry-config?format=xml")).status_code == 400

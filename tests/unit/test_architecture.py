@@ -29,6 +29,8 @@ FLOORS: dict[str, int] = {
     "datadir": 3,
     "registry_config": 3,
     "accounts": 4,
+    "deployment": 4,
+    "backup": 4,
     "audit": 4,
     "admin_auth": 4,
     "sync": 4,

@@ -9,6 +9,7 @@ from regauth.cli.common import main
 # the subcommands register themselves on ``main``
 from regauth.cli import (  # noqa: F401  isort: skip
     audit,
+    backup,
     database,
     grants,
     groups,

@@ -7,10 +7,19 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:
+    from regauth.config import Config
+
 from regauth.cli.common import EXIT_DENIED, fail, load, main, state_options
+from regauth.cli.kubernetes import (
+    check_kubernetes_options,
+    kubernetes_options,
+    write_kubernetes_output,
+)
 
 
 @main.command()
@@ -148,7 +157,7 @@ def explain(
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["yaml", "env", "compose"]),
+    type=click.Choice(["yaml", "env", "compose", "helm", "kubernetes"]),
     default="yaml",
     show_default=True,
 )
@@ -159,12 +168,18 @@ def explain(
     help="Where to write the certificate bundle and JWKS (default: the data folder).",
 )
 @click.option("--service", default=None, help="Service to configure (default: the first).")
+@click.option("--listen", help="host:port regauth listens on, as given to serve.")
+@click.option("--public-url", help="URL clients reach regauth at (overrides server.public_url).")
+@kubernetes_options
 def registry_config(
     config_path: Path | None,
     data_dir: Path | None,
     output_format: str,
     out: Path | None,
     service: str | None,
+    listen: str | None,
+    public_url: str | None,
+    **kubernetes: Any,
 ) -> None:
     """Print the registry's auth.token settings and write the files it must trust (every
     published signing key); with registry.notification_secret set, its notifications section
@@ -173,29 +188,63 @@ def registry_config(
     from regauth.cli.keys import published_keys
 
     config, directory = load(config_path, data_dir)
+    config = _with_address(config, listen, public_url)
     if service is not None and service not in config.token.service:
         fail(f"--service {service!r} is not one of token.service: {config.token.service}")
-    keys = published_keys(config, directory)
+    check_kubernetes_options(output_format, kubernetes)
+    source = _realm_source(config, listen, public_url)
+    click.echo(f"# realm {config.server.realm()} ({source})", err=True)
+    keys = [] if output_format in ("kubernetes", "compose") else published_keys(config, directory)
     target = (out or directory.path).resolve()
+    if output_format in ("helm", "kubernetes"):
+        write_kubernetes_output(
+            output_format, config, config_path, keys, target, service, kubernetes
+        )
+        return
     if output_format == "compose":
         compose, _ = rc.write_compose_project(
-            config,
-            keys,
-            target,
-            data_dir=directory.path,
-            config_file=config_path,
-            service=service,
+            config, target, config_file=config_path, service=service
         )
         click.echo(compose.read_text(encoding="utf-8"), nl=False)
-        click.echo(
-            f"# written: {compose}, {target / 'registry-config.yml'}, {target / 'certs'}/", err=True
-        )
+        click.echo(f"# written: {compose}, {target / 'registry-config.yml'}", err=True)
         return
     bundle, jwks = rc.write_trust_files(keys, target)
     settings = rc.settings_for(config, bundle, jwks, service)
     notifications = rc.notification_settings(config)
     render = rc.render_env if output_format == "env" else rc.render_yaml
     click.echo(render(settings, notifications), nl=False)
+
+
+def _with_address(config: Config, listen: str | None, public_url: str | None) -> Config:
+    """``config`` with ``--listen`` and ``--public-url`` applied, as ``serve`` applies them."""
+    from pydantic import ValidationError
+
+    from regauth.config.server import ServerConfig
+
+    changes = {k: v for k, v in (("listen", listen), ("public_url", public_url)) if v is not None}
+    if not changes:
+        return config
+    try:
+        server = ServerConfig.model_validate({**config.server.model_dump(), **changes})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        option = str(error["loc"][0]).replace("_", "-") if error["loc"] else "listen"
+        fail(f"--{option}: {error['msg'].removeprefix('Value error, ')}")
+    return config.model_copy(update={"server": server})
+
+
+def _realm_source(config: Config, listen: str | None, public_url: str | None) -> str:
+    """Which setting the realm's address came from, as one phrase."""
+    if public_url is not None:
+        return "from --public-url"
+    if config.server.public_url is not None:
+        return "from server.public_url"
+    if listen is not None:
+        return f"from --listen {listen}"
+    return (
+        f"from server.listen {config.server.listen}; give --listen or --public-url "
+        "(server.public_url) if clients reach regauth elsewhere"
+    )
 
 
 @main.command("hash-password")

@@ -28,7 +28,14 @@ from starlette.routing import BaseRoute, Route
 from regauth.config import Config
 from regauth.keys import BUNDLE_FILE, JWKS_FILE
 from regauth.protocol.secret import Secret
-from regauth.registry_config import render_compose, render_env, render_yaml, settings_for
+from regauth.registry_config import (
+    NotificationSettings,
+    notification_settings,
+    render_compose,
+    render_env,
+    render_yaml,
+    settings_for,
+)
 from regauth.web.console.context import Console, PageError
 from regauth.web.console.security import PAGE_HEADERS
 
@@ -91,6 +98,10 @@ def masked(value: Any, key: str = "") -> Any:
     return str(value)
 
 
+#: what stands for ``registry.notification_secret`` in the registry configuration shown
+SECRET_PLACEHOLDER = "REPLACE-WITH-registry.notification_secret"
+
+
 def effective_yaml(config: Config) -> str:
     document = masked(config.model_dump(mode="python"))
     return yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True)
@@ -101,10 +112,14 @@ def routes(console: Console) -> list[BaseRoute]:
         config = console.runtime.config
         folder = console.runtime.data_dir.path
         settings = settings_for(config, folder / BUNDLE_FILE, folder / JWKS_FILE)
+        notifications = notification_settings(config)
+        if notifications is not None:
+            # a page never shows the secret: `regauth registry-config` prints it
+            notifications = NotificationSettings(url=notifications.url, secret=SECRET_PLACEHOLDER)
         return {
-            "yaml": render_yaml(settings),
-            "env": render_env(settings),
-            "compose": render_compose(config, data_dir=folder, config_file=None),
+            "yaml": render_yaml(settings, notifications),
+            "env": render_env(settings, notifications),
+            "compose": render_compose(config, config_file=None),
         }
 
     async def settings(request: Request) -> Response:
