@@ -2,6 +2,7 @@
 
 # tables defined outside models.py register with Base.metadata when the package loads
 from regauth.store import console_sessions as _console_sessions  # noqa: F401
+from regauth.store import robot_federations as _robot_federations  # noqa: F401
 from regauth.store.database import Database, SchemaError, SchemaStatus
 
 __all__ = ["Database", "SchemaError", "SchemaStatus"]
