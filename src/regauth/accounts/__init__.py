@@ -29,6 +29,7 @@ from regauth.accounts.console_sessions import (
     SessionStart,
 )
 from regauth.accounts.errors import AccountError, Conflict, InvalidInput, NotFound
+from regauth.accounts.federation import Federation, check_federation, parse_claim_conditions
 from regauth.accounts.service import AccountService
 from regauth.accounts.views import (
     Created,
@@ -53,6 +54,7 @@ __all__ = [
     "Conflict",
     "ConsoleSessionView",
     "Created",
+    "Federation",
     "GrantView",
     "GroupView",
     "InvalidInput",
@@ -68,6 +70,7 @@ __all__ = [
     "check_description",
     "check_email",
     "check_expiry",
+    "check_federation",
     "check_group_name",
     "check_password",
     "check_pattern",
@@ -75,4 +78,5 @@ __all__ = [
     "check_role",
     "check_token_name",
     "check_username",
+    "parse_claim_conditions",
 ]

@@ -19,9 +19,7 @@ class RobotFederation(Base):
     __tablename__ = "robot_federations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    robot_id: Mapped[int] = mapped_column(
-        ForeignKey("robots.id", ondelete="CASCADE"), unique=True
-    )
+    robot_id: Mapped[int] = mapped_column(ForeignKey("robots.id", ondelete="CASCADE"), unique=True)
     #: the ``iss`` the tokens must carry; discovery and keys are fetched from it
     issuer: Mapped[str] = mapped_column(String(500))
     #: the ``aud`` the tokens must contain; NULL: ``robots.federated_audience`` of the config
