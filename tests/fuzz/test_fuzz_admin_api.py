@@ -39,6 +39,9 @@ BUSINESS_RULES = re.compile(
     r"|needs a P-256|needs an RSA key|at least 2048 bits|only with private_key"
     # an address that is a network rather than one address or an IPv6 /64
     r"|is a network: addresses are counted"
+    # a federated robot: https issuers (http on loopback only), claims regauth checks itself
+    r"|invalid issuer|must be https://|cannot be a condition|at most 20 claim conditions"
+    r"|invalid audience"
 )
 #: seconds one answer may take (a password to hash is the slowest: tens of milliseconds)
 ANSWER_BOUND = 10.0

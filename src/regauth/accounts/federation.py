@@ -75,8 +75,12 @@ def _check_issuer(issuer: str) -> str:
         raise InvalidInput(
             f"invalid issuer {issuer[:80]!r}: an https:// URL without query or fragment"
         )
-    parts = urlsplit(issuer)
-    if parts.scheme != "https" and not _loopback(parts.hostname):
+    try:
+        parts = urlsplit(issuer)
+        host = parts.hostname
+    except ValueError:
+        raise InvalidInput(f"invalid issuer {issuer[:80]!r}: not a URL") from None
+    if parts.scheme != "https" and not _loopback(host):
         raise InvalidInput(
             f"invalid issuer {issuer[:80]!r}: must be https:// (http only on a loopback address)"
         )
