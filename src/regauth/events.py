@@ -239,8 +239,8 @@ class GrantEvent:
         #: every field but user_agent and latency_ms
         self.fields = fields
         self.json_prefix = orjson.dumps(fields, default=str)[:-1] + b","
-        #: the audit row's client address, account, method, grant type, service, status and
-        #: outcome (see AuditRow)
+        #: the audit row's client address, account, method, grant type, service, status,
+        #: outcome and reason (for a grant: the credential's details, if any; see AuditRow)
         self.audit_values = audit_values
         #: the audit row's scopes and repository names, as stored
         self.audit_scopes = audit_scopes
@@ -294,6 +294,10 @@ class TokenEventLog:
             "refresh_token_issued": refresh_token_issued,
             "client_ip": client_ip,
         }
+        details = None
+        if identity.details:  # e.g. a federated robot's ID token: iss, sub, repository, run
+            fields["credential_claims"] = dict(identity.details)
+            details = clip(" ".join(f"{k}={v}" for k, v in identity.details.items()), REASON_LENGTH)
         audit_values = (
             client_ip,
             clip(identity.subject, ACCOUNT_LENGTH),
@@ -302,6 +306,7 @@ class TokenEventLog:
             clip(grant.service, SERVICE_LENGTH),
             200,
             outcome,
+            details,
         )
         counters = None
         metrics = self._metrics
@@ -336,7 +341,7 @@ class TokenEventLog:
         else:
             self._log.info("token", **event.fields, user_agent=user_agent, latency_ms=latency_ms)
         if self._audit is not None:
-            ip, account, method, grant_type, service, status, outcome = event.audit_values
+            ip, account, method, grant_type, service, status, outcome, details = event.audit_values
             scopes, names = event.audit_scopes
             self._audit(
                 (
@@ -349,7 +354,7 @@ class TokenEventLog:
                     service,
                     status,
                     outcome,
-                    None,
+                    details,
                     latency_ms,
                     scopes,
                     names,

@@ -21,6 +21,7 @@ from regauth.authn.base import Authenticator
 from regauth.authn.cache import CredentialCache
 from regauth.authn.chain import AuthenticatorChain
 from regauth.authn.database import DatabaseAuthenticator
+from regauth.authn.federated import FederatedRobotAuthenticator
 from regauth.authn.guessing import (
     LOCKOUT_CHANGE,
     AccountLockout,
@@ -255,10 +256,10 @@ def build_authenticators(
         hashes += htpasswd.password_hashes
     if database is not None:
         touch = writer.touch if writer is not None else None
+        authenticators.append(FederatedRobotAuthenticator.from_config(config, database, touch))
         authenticators.append(DatabaseAuthenticator(database, touch=touch))
         account_service = AccountService(database)
-        # identity-provider tokens before the directory: a directory user presenting an IdP
-        # token must not be refused by a failed LDAP bind first
+        # IdP tokens before the directory: a failed LDAP bind must not refuse an IdP token
         token_providers = [p for p in config.oidc.providers if p.accept_access_tokens]
         if token_providers:
             from regauth.authn.idp_token import IdpTokenAuthenticator

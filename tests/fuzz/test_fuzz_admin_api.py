@@ -41,6 +41,9 @@ BUSINESS_RULES = re.compile(
     r"|is a network: addresses are counted"
     # registry events: since/until are a duration or a moment; a cursor is one a page gave out
     r"|query\.(since|until): not a time|cursor: not a cursor this server gave out"
+    # a federated robot: https issuers (http on loopback only), claims regauth checks itself
+    r"|invalid issuer|must be https://|cannot be a condition|at most 20 claim conditions"
+    r"|invalid audience"
 )
 #: seconds one answer may take (a password to hash is the slowest: tens of milliseconds)
 ANSWER_BOUND = 10.0

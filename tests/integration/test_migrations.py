@@ -47,7 +47,7 @@ from tests.postgres import PostgresCluster
 from tests.regauth_process import free_port
 
 HEAD = head_revision()
-REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010"]
+REVISIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011"]
 ALICE_PASSWORD = "alice-old-bcrypt-pw"
 ALICE_BCRYPT = bcrypt.hashpw(ALICE_PASSWORD.encode(), bcrypt.gensalt(4)).decode()
 

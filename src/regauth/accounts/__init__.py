@@ -32,6 +32,7 @@ from regauth.accounts.console_sessions import (
 )
 from regauth.accounts.device_authorizations import DeviceRequestView, PollOutcome
 from regauth.accounts.errors import AccountError, Conflict, InvalidInput, NotFound
+from regauth.accounts.federation import Federation, check_federation, parse_claim_conditions
 from regauth.accounts.labels import check_labels
 from regauth.accounts.service import AccountService
 from regauth.accounts.user_import import ImportedAccount
@@ -60,6 +61,7 @@ __all__ = [
     "ConsoleSessionView",
     "Created",
     "DeviceRequestView",
+    "Federation",
     "GrantView",
     "GroupView",
     "ImportedAccount",
@@ -77,6 +79,7 @@ __all__ = [
     "check_description",
     "check_email",
     "check_expiry",
+    "check_federation",
     "check_group_name",
     "check_labels",
     "check_new_name",
@@ -86,4 +89,5 @@ __all__ = [
     "check_role",
     "check_token_name",
     "check_username",
+    "parse_claim_conditions",
 ]

@@ -1,12 +1,14 @@
 """Robot accounts for CI: a name, an optional expiry, its own grants and a secret shown once.
 
-A robot signs in as ``robot+NAME`` with its secret; revoking keeps the row,
-deleting removes it with its grants.
+A robot signs in as ``robot+NAME`` with its secret, or, a federated robot
+(:mod:`regauth.accounts.federation`), with an ID token from the issuer it trusts and no secret
+at all; revoking keeps the row, deleting removes it with its grants.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Sequence
 
 from sqlalchemy import select
@@ -21,12 +23,21 @@ from regauth.accounts.checks import (
     check_role,
 )
 from regauth.accounts.errors import Conflict
+from regauth.accounts.federation import Federation
 from regauth.accounts.store_access import StoreAccess, find_robot, log_change
 from regauth.accounts.views import Created, RobotView
 from regauth.credentials import ROBOT_PREFIX, ROBOT_USER_PREFIX, new_secret, secret_hash
 from regauth.store.models import Grant, Robot
+from regauth.store.robot_federations import RobotFederation
 
 __all__ = ["Robots"]
+
+
+def _federation(row: RobotFederation | None) -> Federation | None:
+    if row is None:
+        return None
+    claims = {name: tuple(values) for name, values in json.loads(row.claims).items()}
+    return Federation(row.issuer, row.audience, claims)
 
 
 def _robot_view(session: Session, robot: Robot) -> RobotView:
@@ -34,6 +45,9 @@ def _robot_view(session: Session, robot: Robot) -> RobotView:
         f"{g.role} on {g.pattern}"
         for g in session.scalars(select(Grant).where(Grant.robot_id == robot.id))
     ]
+    federation = _federation(
+        session.scalar(select(RobotFederation).where(RobotFederation.robot_id == robot.id))
+    )
     return RobotView(
         name=robot.name,
         username=ROBOT_USER_PREFIX + robot.name,
@@ -44,6 +58,7 @@ def _robot_view(session: Session, robot: Robot) -> RobotView:
         revoked_at=robot.revoked_at,
         last_used_at=robot.last_used_at,
         grants=grants,
+        federated=federation.as_dict() if federation is not None else None,
     )
 
 
@@ -56,8 +71,11 @@ class Robots(StoreAccess):
         expires_at: datetime.datetime | None = None,
         grants: Sequence[tuple[str, str]] = (),
         created_by: str | None = None,
+        federation: Federation | None = None,
     ) -> Created[RobotView]:
-        """A robot account with its own grants; the secret is returned this once."""
+        """A robot account with its own grants; the secret is returned this once. A federated
+        robot (``federation``, from :func:`~regauth.accounts.federation.check_federation`) has
+        no secret to return: its hash column holds one nobody ever sees."""
         check_robot_name(name)
         check_description(description)
         now = self._clock()
@@ -80,6 +98,15 @@ class Robots(StoreAccess):
                 )
                 session.add(robot)
                 session.flush()
+                if federation is not None:
+                    session.add(
+                        RobotFederation(
+                            robot_id=robot.id,
+                            issuer=federation.issuer,
+                            audience=federation.audience,
+                            claims=json.dumps({k: list(v) for k, v in federation.claims.items()}),
+                        )
+                    )
                 for pattern, role in grants:
                     session.add(
                         Grant(
@@ -93,7 +120,8 @@ class Robots(StoreAccess):
                     )
                 session.flush()
                 log_change(session, "robot", [ROBOT_USER_PREFIX + name])
-                return Created(secret, _robot_view(session, robot))
+                shown = secret if federation is None else None
+                return Created(shown, _robot_view(session, robot))
         except IntegrityError:
             raise Conflict(f"robot {name!r} already exists") from None
 

@@ -32,6 +32,7 @@ from regauth.accounts.device_authorizations import (
     PollOutcome,
 )
 from regauth.accounts.external import ExternalUsers
+from regauth.accounts.federation import Federation
 from regauth.accounts.grants import Grants
 from regauth.accounts.groups import Groups
 from regauth.accounts.labels import UserLabels
@@ -261,14 +262,17 @@ class AccountService:
         expires_at: datetime.datetime | None = None,
         grants: Sequence[tuple[str, str]] = (),
         created_by: str | None = None,
+        federation: Federation | None = None,
     ) -> Created[RobotView]:
-        """A robot account with its own grants; the secret is returned this once."""
+        """A robot account with its own grants; the secret is returned this once (a federated
+        robot has none: it logs in with its issuer's ID tokens)."""
         return self._robots.create_robot(
             name,
             description=description,
             expires_at=expires_at,
             grants=grants,
             created_by=created_by,
+            federation=federation,
         )
 
     def list_robots(self) -> list[RobotView]:

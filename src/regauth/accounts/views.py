@@ -89,6 +89,9 @@ class RobotView:
     revoked_at: datetime.datetime | None
     last_used_at: datetime.datetime | None
     grants: list[str]
+    #: a federated robot's issuer, audience (None: the configured one) and claim conditions;
+    #: None for a robot with a secret
+    federated: dict[str, Any] | None
 
     def as_dict(self) -> dict[str, Any]:
         return _view_dict(self)
@@ -168,7 +171,8 @@ V = TypeVar("V", RobotView, TokenView)
 class Created(Generic[V]):
     """A new credential: the view, and the secret, shown this once."""
 
-    secret: str
+    #: None for a credential that has no secret (a federated robot)
+    secret: str | None
     view: V
 
     def as_dict(self) -> dict[str, Any]:

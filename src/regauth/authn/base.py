@@ -84,6 +84,9 @@ class Identity:
     restriction: Restriction | None = None
     #: database id of the user, when the user has a row there
     user_id: int | None = None
+    #: what identifies the credential beyond the account, for the log and the audit trail
+    #: (a federated robot's ID token: iss, sub, repository, ref, run id...); never secret
+    details: Mapping[str, str] | None = None
 
     @property
     def anonymous(self) -> bool:

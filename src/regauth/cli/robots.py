@@ -1,5 +1,7 @@
 """The ``regauth robot`` commands: create, list, revoke, delete (robot accounts for CI).
 
+``robot create NAME --federated ISSUER --claim KEY=VALUE ... [--audience AUD]`` makes a
+federated robot: no secret, it logs in with its CI system's ID token (keyless CI).
 Every command goes through :class:`regauth.accounts.AccountService`, as the admin API does.
 """
 
@@ -12,7 +14,9 @@ import click
 from regauth.cli.common import (
     account_service,
     emit,
+    fail,
     json_option,
+    load,
     main,
     parse_expires,
     print_table,
@@ -42,6 +46,26 @@ def _parse_robot_grants(values: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--description", default=None)
 @click.option("--expires", default=None, help="30d, 12h, a date such as 2027-01-31, or never.")
 @click.option("--grant", "grants", multiple=True, help="PATTERN=ROLE, e.g. 'team/*=push'.")
+@click.option(
+    "--federated",
+    "issuer",
+    default=None,
+    metavar="ISSUER",
+    help="Trust this OIDC issuer's ID tokens instead of a secret (keyless CI).",
+)
+@click.option(
+    "--claim",
+    "claims",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="With --federated: a condition on the token, e.g. repository=acme/api; '*' matches "
+    "any run of characters; a key given twice accepts either value.",
+)
+@click.option(
+    "--audience",
+    default=None,
+    help="With --federated: the aud the tokens must carry (default: robots.federated_audience).",
+)
 @state_options
 @json_option
 @reports_account_errors
@@ -50,19 +74,45 @@ def robot_create(
     description: str | None,
     expires: str | None,
     grants: tuple[str, ...],
+    issuer: str | None,
+    claims: tuple[str, ...],
+    audience: str | None,
     config_path: Path | None,
     data_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Create a robot; its secret is shown only now."""
+    """Create a robot; its secret is shown only now (a federated robot has none)."""
+    from regauth.accounts.federation import check_federation, parse_claim_conditions
+
+    federation = None
+    if issuer is not None:
+        federation = check_federation(issuer, audience, parse_claim_conditions(claims))
+    elif claims or audience is not None:
+        fail("--claim and --audience need --federated ISSUER")
     created = account_service(config_path, data_dir).create_robot(
         name,
         description=description,
         expires_at=parse_expires(expires),
         grants=_parse_robot_grants(grants),
         created_by="cli",
+        federation=federation,
     )
     view = created.view
+    if federation is not None:
+        config, _ = load(config_path, data_dir)
+        aud = federation.audience or config.robots.federated_audience or config.server.base_url()
+        conditions = ", ".join(f"{k}={' or '.join(v)}" for k, v in federation.claims.items())
+        emit(
+            created.as_dict(),
+            as_json,
+            lambda: click.echo(
+                f"created federated robot {name}; a CI job logs in with no stored secret:\n"
+                f"  username: {view.username}\n"
+                f"  password: an ID token from {federation.issuer} with audience {aud}\n"
+                f"  accepted when: {conditions}"
+            ),
+        )
+        return
     emit(
         created.as_dict(),
         as_json,
@@ -89,7 +139,7 @@ def robot_list(config_path: Path | None, data_dir: Path | None, as_json: bool) -
             [
                 [
                     r["name"],
-                    r["username"],
+                    r["username"] + (" (federated)" if r["federated"] else ""),
                     "; ".join(r["grants"]),
                     short_time(r["expires_at"]),
                     short_time(r["revoked_at"]),

@@ -10,6 +10,7 @@
     limits     ``brute_force:`` (the guessing limits)
     registry   ``registry:`` (the registry's addresses, notification secret) and ``events:``
     console    ``console:`` (the web console and its sessions) and ``devices:`` (device sign-in)
+    robots     ``robots:`` (federated robots: audience, issuers' keys)
     acl        ``acl:`` rules: match conditions, placeholders, capture groups
     root       :class:`Config`, the whole document
     known_keys docker_auth's and Keycloak's key names, so an unknown key's error names regauth's
@@ -35,6 +36,7 @@ from regauth.config.limits import AccountLockoutConfig, BruteForceConfig, DelayC
 from regauth.config.loading import ENV_NESTING, ENV_PREFIX, load_config, parse_config
 from regauth.config.operation import CredentialCacheConfig, LogConfig, MetricsConfig
 from regauth.config.registry import EventsConfig, RegistryConfig
+from regauth.config.robots import RobotsConfig
 from regauth.config.root import Config
 from regauth.config.server import PROXY_HEADERS, ServerConfig, TokenConfig
 from regauth.config.sso import OidcConfig, OidcProviderConfig
@@ -76,6 +78,7 @@ __all__ = [
     "OidcProviderConfig",
     "RefreshTokensConfig",
     "RegistryConfig",
+    "RobotsConfig",
     "SecretStr",
     "ServerConfig",
     "StaticUser",

@@ -13,6 +13,7 @@ from regauth.config.directory import LdapConfig
 from regauth.config.limits import BruteForceConfig
 from regauth.config.operation import CredentialCacheConfig, LogConfig, MetricsConfig
 from regauth.config.registry import EventsConfig, RegistryConfig
+from regauth.config.robots import RobotsConfig
 from regauth.config.server import ServerConfig, TokenConfig
 from regauth.config.sso import OidcConfig
 from regauth.config.stores import (
@@ -48,6 +49,7 @@ class Config(Model):
     events: EventsConfig = Field(default_factory=EventsConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     devices: DevicesConfig = Field(default_factory=DevicesConfig)
+    robots: RobotsConfig = Field(default_factory=RobotsConfig)
 
     @field_validator("users")
     @classmethod

@@ -24,6 +24,7 @@ __all__ = [
     "ImportedUser",
     "PasswordChange",
     "RobotCreate",
+    "RobotFederation",
     "RobotGrant",
     "TokenCreate",
     "UserCreate",
@@ -235,6 +236,49 @@ class RobotGrant(_Body):
     role: Role
 
 
+ClaimValue = Annotated[
+    str,
+    Field(
+        max_length=255,
+        pattern=_PRINTABLE,
+        # printable, and not only wildcards (checked by the accounts layer)
+        **_documented(
+            minLength=1, pattern=r"^[^\x00-\x1f\x7f]*[^*\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+        ),
+    ),
+]
+
+
+class RobotFederation(_Body):
+    """Keyless CI: the robot logs in with an ID token from ``issuer`` (no secret) whose
+    claims meet every condition in ``claims`` (claim name -> accepted values; ``*`` in a
+    value matches any run of characters; several values: any of them)."""
+
+    issuer: Annotated[
+        str,
+        Field(
+            max_length=500,
+            examples=["https://token.actions.githubusercontent.com"],
+            description="https:// (http:// only on a loopback address)",
+            **_documented(pattern=r"^https?://[^\s?#]+$"),
+        ),
+    ]
+    audience: Annotated[str, Field(max_length=500, **_documented(minLength=1))] | None = Field(
+        default=None, description="the aud the tokens must carry; null: robots.federated_audience"
+    )
+    claims: Annotated[
+        dict[
+            Annotated[str, Field(**_documented(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$"))],
+            Annotated[list[ClaimValue], Field(max_length=20, **_documented(minItems=1))],
+        ],
+        Field(
+            examples=[{"repository": ["acme/api"], "ref": ["refs/heads/main"]}],
+            # every claim name matches the pattern: no other keys
+            **_documented(minProperties=1, maxProperties=20, additionalProperties=False),
+        ),
+    ]
+
+
 class RobotCreate(_Body):
     model_config = ConfigDict(json_schema_extra=_ONE_EXPIRY)
 
@@ -244,6 +288,9 @@ class RobotCreate(_Body):
     expires_at: ExpiresAt | None = None
     expires_in: ExpiresIn | None = None
     grants: Annotated[list[RobotGrant], Field(max_length=100)] = []
+    federated: RobotFederation | None = Field(
+        default=None, description="trust a CI system's ID tokens instead of a secret"
+    )
 
 
 _READ_ONLY_OR_ACTIONS: dict[str, Any] = {
@@ -289,7 +336,8 @@ class ErrorBody(BaseModel):
 
 @dataclass(frozen=True)
 class CreatedRobot(RobotView):
-    secret: str
+    #: null for a federated robot: it has no secret
+    secret: str | None
 
 
 @dataclass(frozen=True)

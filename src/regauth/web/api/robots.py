@@ -1,11 +1,12 @@
-"""``/robots``: list, create (the secret is shown once), revoke and delete robot accounts."""
+"""``/robots``: list, create (the secret is shown once, or a federated robot with none), revoke
+and delete robot accounts."""
 
 from __future__ import annotations
 
 from fastapi import Response
 from fastapi.responses import JSONResponse
 
-from regauth.accounts import RobotView
+from regauth.accounts import RobotView, check_federation
 from regauth.web.api.bodies import CreatedRobot, RobotCreate
 from regauth.web.api.routing import (
     CONFLICT,
@@ -38,8 +39,14 @@ async def list_robots(ctx: Context) -> JSONResponse:
     responses={**ok(CreatedRobot, 201), **CONFLICT},
 )
 async def create_robot(ctx: Context, body: RobotCreate) -> JSONResponse:
-    """A robot account (log in as ``robot+NAME``); the secret is in this response only."""
+    """A robot account (log in as ``robot+NAME``); the secret is in this response only. With
+    ``federated``, the robot has no secret (``secret`` is null) and logs in with its CI
+    system's ID token (keyless CI)."""
     expires_at = expiry(body.expires_at, body.expires_in, ctx.clock(), body.expires)
+    federation = None
+    if body.federated is not None:
+        wanted = body.federated
+        federation = check_federation(wanted.issuer, wanted.audience, wanted.claims)
     created = await ctx.run(
         ctx.runtime.accounts.create_robot,
         body.name,
@@ -47,6 +54,7 @@ async def create_robot(ctx: Context, body: RobotCreate) -> JSONResponse:
         expires_at=expires_at,
         grants=[(g.pattern, g.role) for g in body.grants],
         created_by=ctx.admin.username,
+        federation=federation,
     )
     await ctx.changed()
     return json_response(created.as_dict(), 201)

@@ -107,7 +107,7 @@ def token_page(
     content = render(
         "token",
         username=identity.username,
-        token=created.secret,
+        token=created.secret or "",  # a token always has one
         token_id=str(created.view.id),
         expires=f"{expires:%Y-%m-%d %H:%M} UTC" if expires is not None else "revoked",
         registry=registry or "<registry>",

@@ -135,7 +135,9 @@ def routes(console: Console) -> list[BaseRoute]:
             return await list_page(
                 request, viewer, status=error.status, errors={where: error.message}, values=values
             )
-        # the secret is shown on this answer only: no redirect
+        # the secret is shown on this answer only: no redirect (a robot made here has one;
+        # federated robots, which have none, are made with the CLI or the API)
+        assert created.secret is not None
         return await list_page(request, viewer, created=(created.secret, created.view))
 
     async def change(request: Request, *, delete: bool) -> Response:

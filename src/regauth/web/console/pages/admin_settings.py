@@ -99,7 +99,7 @@ def masked(value: Any, key: str = "") -> Any:
 
 
 #: what stands for ``registry.notification_secret`` in the registry configuration shown
-SECRET_PLACEHOLDER = "REPLACE-WITH-registry.notification_secret"
+SECRET_PLACEHOLDER = "REPLACE-WITH-registry.notification_secret"  # noqa: S105 - a placeholder
 
 
 def effective_yaml(config: Config) -> str:
