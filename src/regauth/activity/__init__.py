@@ -4,8 +4,8 @@ kept and queried.
 :class:`EventIngest` stores the events of one notification (one transaction, redeliveries
 skipped, pulls kept as ``events.record_pulls`` says, old events pruned after
 ``events.retention_days``); :func:`query_events` answers the CLI, the admin API and the
-console with the same filters; :func:`list_repositories` and :func:`get_repository` read the
-repository index kept beside the events.
+console with the same filters; :func:`list_repositories`, :func:`get_repository` and
+:func:`summaries` read the repository index kept beside the events.
 """
 
 from regauth.activity.ingest import EventIngest, IngestResult
@@ -15,6 +15,7 @@ from regauth.activity.repositories import (
     RepositoryPage,
     get_repository,
     list_repositories,
+    summaries,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "get_repository",
     "list_repositories",
     "query_events",
+    "summaries",
 ]

@@ -7,6 +7,7 @@ crawl. Most recently active first; one indexed query per page and one for its ta
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +17,17 @@ from regauth.activity.queries import iso
 from regauth.store.database import Database
 from regauth.store.registry_events import RegistryRepository, RegistryTag
 
-__all__ = ["RepositoryFilter", "RepositoryPage", "get_repository", "list_repositories"]
+__all__ = [
+    "RepositoryFilter",
+    "RepositoryPage",
+    "get_repository",
+    "list_repositories",
+    "summaries",
+]
 
 MAX_LIMIT = 1000
+#: names asked for in one query by :func:`summaries` (below every database's parameter limit)
+_CHUNK = 500
 _CURSOR = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z)\|(.{1,255})", re.DOTALL)
 
 
@@ -73,7 +82,7 @@ def _tags(rows: list[RegistryTag]) -> dict[str, list[dict[str, Any]]]:
     return tags
 
 
-def _repository(row: RegistryRepository, tags: list[dict[str, Any]]) -> dict[str, Any]:
+def _summary(row: RegistryRepository) -> dict[str, Any]:
     return {
         "name": row.name,
         "last_push_at": iso(row.last_push_at),
@@ -82,8 +91,11 @@ def _repository(row: RegistryRepository, tags: list[dict[str, Any]]) -> dict[str
         "last_event_at": iso(row.last_event_at),
         "pushes": row.pushes,
         "pulls": row.pulls,
-        "tags": tags,
     }
+
+
+def _repository(row: RegistryRepository, tags: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**_summary(row), "tags": tags}
 
 
 def list_repositories(database: Database, filters: RepositoryFilter) -> RepositoryPage:
@@ -133,3 +145,18 @@ def get_repository(database: Database, name: str) -> dict[str, Any] | None:
             )
         )
     return _repository(row, _tags(tag_rows).get(name, []))
+
+
+def summaries(database: Database, names: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The index's entries (without tags) of these repositories, by name; names the registry
+    never reported on are absent. For pages that list names from elsewhere (the console's
+    repository list reads the registry's catalog): one primary-key query per 500 names."""
+    wanted = sorted(set(names))
+    found: dict[str, dict[str, Any]] = {}
+    with database.read() as session:
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            query = select(RegistryRepository).where(RegistryRepository.name.in_(chunk))
+            for row in session.scalars(query):
+                found[row.name] = _summary(row)
+    return found

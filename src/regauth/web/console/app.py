@@ -50,6 +50,7 @@ PAGE_MODULES = (
     "admin_tokens",
     "admin_lockouts",
     "admin_audit",
+    "admin_activity",
     "admin_policy",
     "admin_settings",
 )

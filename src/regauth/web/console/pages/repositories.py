@@ -9,11 +9,18 @@ one that does not exist: the page never tells them apart.
 Deleting (``POST /repositories/{name}/-/delete``, field ``reference``: a manifest digest) needs
 ``delete`` on the repository; the registry must allow it (``storage.delete.enabled: true``),
 and the page says so when it does not.
+
+With registry events (:mod:`regauth.web.console.activity`), the list adds each repository's last
+push and last pull from the repository index (sortable), and a repository's page its counters,
+who pushed last and its latest events: names to signed-in people, addresses and clients to
+administrators. Without events the pages are as before.
 """
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 from starlette.requests import Request
@@ -22,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 
 from regauth.authn.base import ANONYMOUS, Identity
 from regauth.authz.base import IpAddress
+from regauth.web.console.activity import index_of, repository_activity, sort_by
 from regauth.web.console.context import Console, PageError, Viewer
 from regauth.web.console.registry_client import (
     RegistryClient,
@@ -97,6 +105,7 @@ def routes(console: Console, repositories: Repositories | None = None) -> list[B
                 unavailable=down.message,
                 rows=None,
                 cut=False,
+                index={},
             )
         identity, address = who(request, viewer)
         readable = await repos.visible(
@@ -109,7 +118,11 @@ def routes(console: Console, repositories: Repositories | None = None) -> list[B
         )
         needle = query.casefold()
         shown = [n for n in readable if valid_repository_name(n) and needle in n.casefold()]
-        rows = table(shown, request.query_params, {"name": lambda n: n}, default="name")
+        index = await console.run(index_of, console.runtime, shown)
+        columns: dict[str, Callable[[str], Any]] = {"name": lambda n: n}
+        if index:
+            columns.update(push=sort_by(index, "push"), pull=sort_by(index, "pull"))
+        rows = table(shown, request.query_params, columns, default="name")
         return console.render(
             request,
             "repositories.html",
@@ -119,6 +132,7 @@ def routes(console: Console, repositories: Repositories | None = None) -> list[B
             unavailable="",
             rows=rows,
             cut=catalog.cut,
+            index=index,
         )
 
     async def repository(request: Request) -> Response:
@@ -144,6 +158,7 @@ def routes(console: Console, repositories: Repositories | None = None) -> list[B
             default="tag",
         )
         can_delete = viewer is not None and await may(request, viewer, name, "delete")
+        activity = await console.run(repository_activity, console.runtime, name)
         return console.render(
             request,
             "repository.html",
@@ -153,6 +168,7 @@ def routes(console: Console, repositories: Repositories | None = None) -> list[B
             name=name,
             rows=rows,
             can_delete=can_delete,
+            activity=activity,
             pull_commands={row.tag: _pull_command(host, name, row) for row in tags},
         )
 
