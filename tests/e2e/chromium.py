@@ -33,7 +33,8 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
-def screenshot(page: Page, name: str) -> None:
-    """Keep a screenshot of a main page for the README (``docs/screenshots/NAME.png``)."""
+def screenshot(page: Page, name: str, *, full_page: bool = True) -> None:
+    """Keep a screenshot of a main page for the README (``docs/screenshots/NAME.png``); a
+    very long page is better shown by its first screen (``full_page=False``)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
