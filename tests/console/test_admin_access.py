@@ -29,6 +29,7 @@ ADMIN_PAGES = [
     "/admin/tokens?show=sessions",
     "/admin/lockouts",
     "/admin/audit",
+    "/admin/activity",
     "/admin/policy",
     "/admin/policy?account=alice&scopes=repository:a/b:pull",
     "/admin/settings",

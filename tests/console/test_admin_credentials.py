@@ -185,3 +185,22 @@ async def test_admin_actions_are_logged_with_who_did_what_and_no_secret(
     ]
     text = repr(logs)
     assert found.group(1) not in text and "new-alice-pw-1" not in text
+
+
+async def test_a_keyless_robot_shows_its_issuer_and_conditions(
+    runtime: Runtime, browser_for: BrowserFor
+) -> None:
+    from regauth.accounts import check_federation
+
+    federation = check_federation(
+        "https://token.actions.githubusercontent.com",
+        None,
+        {"repository": ["acme/<api>"], "ref": ["refs/heads/main"]},
+    )
+    runtime.accounts.create_robot("deployer", grants=[("acme/*", "push")], federation=federation)
+    browser = await signed_in(browser_for(), "root")
+    page = await browser.get("/admin/robots")
+    assert page.status_code == 200
+    assert ">keyless<" in page.text
+    assert "https://token.actions.githubusercontent.com" in page.text
+    assert "repository=acme/&lt;api&gt;" in page.text and "acme/<api>" not in page.text
