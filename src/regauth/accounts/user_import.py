@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from regauth.accounts.checks import check_email, check_group_name, check_username
+from regauth.accounts.checks import check_email, check_group_name, check_new_name, check_username
 from regauth.accounts.errors import InvalidInput
 from regauth.accounts.labels import check_labels
 from regauth.accounts.refresh_tokens import revoke_user_tokens
@@ -52,6 +52,7 @@ def _checked(entries: Sequence[tuple[str, str] | ImportedAccount]) -> list[Impor
     for entry in entries:
         account = _as_account(entry)
         username = account.username
+        check_new_name("username", username)  # a new account: its namespace must be usable
         check_username(username)
         if username in seen:
             raise InvalidInput(f"user {username!r} appears more than once")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from regauth.accounts import LockoutsCleared, LockoutView
 from regauth.accounts.lockouts import DEFAULT_LIMIT, MAX_LIMIT
-from regauth.web.api.routing import Context, json_response, ok, resource_router
+from regauth.web.api.routing import NOT_FOUND, Context, json_response, ok, resource_router
 
 __all__ = ["router"]
 
@@ -40,7 +40,8 @@ async def list_lockouts(
     "/lockouts/{target:path}",
     tags=["lockouts"],
     response_model=None,
-    responses=ok(LockoutsCleared),
+    # a target with a line break in it matches no route (the path converter stops there)
+    responses={**ok(LockoutsCleared), **NOT_FOUND},
 )
 async def clear_lockouts(
     ctx: Context,
