@@ -164,3 +164,49 @@ async def test_grants_are_filtered_and_sorted(runtime: Runtime, browser_for: Bro
     assert "gamma/*" in by_pattern.text and "alpha/*" not in by_pattern.text
     sorted_page = await browser.get("/admin/grants?sort=pattern&order=desc")
     assert sorted_page.text.index("gamma/*") < sorted_page.text.index("alpha/*")
+
+
+async def test_grants_sort_filter_and_page_in_the_database(
+    runtime: Runtime, browser_for: BrowserFor
+) -> None:
+    for number in range(120):
+        runtime.accounts.add_grant(pattern=f"team/app{number:03d}", role="pull", user="alice")
+    runtime.accounts.add_grant(pattern="team/zz_x", role="pull", authenticated=True)
+    runtime.accounts.create_group("admins")
+    runtime.accounts.add_grant(pattern="team/zzax", role="push", group="admins")
+    browser = await signed_in(browser_for(), "root")
+    first = await browser.get("/admin/grants?sort=pattern&order=desc")
+    assert first.status_code == 200
+    assert (
+        first.text.index("team/zzax")
+        < first.text.index("team/zz_x")
+        < first.text.index("team/app119")
+    )
+    assert "team/app072" in first.text and "team/app071" not in first.text  # 50 a page
+    third = await browser.get("/admin/grants?sort=pattern&order=desc&page=3")
+    assert "team/app000" in third.text and "team/app100" not in third.text
+    beyond = await browser.get("/admin/grants?sort=pattern&page=99")
+    assert beyond.status_code == 200 and "team/zzax" in beyond.text  # the last page
+    # filters: a case-blind part of the pattern (_ is a plain character), a kind, a role
+    found = await browser.get("/admin/grants?pattern=ZZ_")
+    assert "team/zz_x" in found.text and "team/zzax" not in found.text
+    assert "every signed-in user" in found.text and "team/app0" not in found.text
+    kind = await browser.get("/admin/grants?subject_kind=authenticated")
+    assert "team/zz_x" in kind.text and "team/app0" not in kind.text
+    role = await browser.get("/admin/grants?role=push&subject=admins")
+    assert "team/zzax" in role.text and "team/app0" not in role.text
+    assert "team/zz_x" not in role.text
+
+
+async def test_a_grant_for_every_signed_in_user_from_the_page(
+    runtime: Runtime, browser_for: BrowserFor
+) -> None:
+    browser = await signed_in(browser_for(), "root")
+    await browser.get("/admin/grants")
+    answer = await browser.post(
+        "/admin/grants",
+        {"subject_kind": "authenticated", "subject": "", "pattern": "shared/*", "role": "pull"},
+    )
+    assert answer.status_code == 303, answer.text
+    (grant,) = [g for g in runtime.accounts.list_grants() if g.pattern == "shared/*"]
+    assert grant.subject_type == "authenticated"

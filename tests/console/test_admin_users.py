@@ -174,3 +174,24 @@ async def test_ending_one_of_a_users_sessions(runtime: Runtime, browser_for: Bro
     assert [s.id for s in runtime.accounts.list_console_sessions("alice")] == [sessions[1].id]
     assert (await other.get("/")).status_code == 303  # the newest session was sessions[0]
     assert (await alice.get("/")).status_code == 200
+
+
+async def test_users_sort_search_and_page_in_the_database(
+    runtime: Runtime, browser_for: BrowserFor
+) -> None:
+    from regauth.accounts import ImportedAccount
+
+    runtime.accounts.import_users([ImportedAccount(f"user{n:03d}", None) for n in range(130)])
+    runtime.accounts.create_user("percent", password="percent-pw-1", email="a_100%@x.test")
+    browser = await signed_in(browser_for(), "root")
+    first = await browser.get("/admin/users?sort=name&order=desc")
+    assert first.status_code == 200
+    assert "user129" in first.text and "user000" not in first.text
+    last = await browser.get("/admin/users?sort=name&order=desc&page=3")
+    assert "user000" in last.text and "user129" not in last.text
+    # search: a case-blind part of the name or email; % and _ are plain characters
+    found = await browser.get("/admin/users?q=_100%25")
+    assert "percent" in found.text and "user100" not in found.text
+    assert "user012" in (await browser.get("/admin/users?q=USER01")).text
+    groups = await browser.get("/admin/users?sort=groups&order=desc")
+    assert groups.status_code == 200

@@ -8,6 +8,9 @@ authorizer reads these rows; this module only writes and lists them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -46,6 +49,32 @@ def _grant_view(session: Session, grant: Grant) -> GrantView:
         grant.created_at,
         grant.created_by,
     )
+
+
+def _row_view(row: Sequence[Any]) -> GrantView:
+    """A grant read with its subject's name, as :func:`_grant_view` makes it."""
+    (
+        grant_id,
+        user_id,
+        group_id,
+        robot_id,
+        authenticated,
+        pattern,
+        role,
+        created_at,
+        created_by,
+        username,
+        group_name,
+        robot_name,
+    ) = row
+    subject_type, subject = ("authenticated" if authenticated else "public"), None
+    if user_id is not None:
+        subject_type, subject = "user", username
+    elif group_id is not None:
+        subject_type, subject = "group", group_name
+    elif robot_id is not None:
+        subject_type, subject = "robot", robot_name
+    return GrantView(grant_id, subject_type, subject, pattern, role, created_at, created_by)
 
 
 def _same_grant(session: Session, grant: Grant) -> Grant | None:
@@ -126,14 +155,35 @@ class Grants(StoreAccess):
         robot: str | None = None,
     ) -> list[GrantView]:
         with self._db.read() as session:
-            query = select(Grant).order_by(Grant.id)
+            # one query with the subjects' names joined in (a query per grant took a second
+            # for 10,000 grants)
+            query = (
+                select(
+                    Grant.id,
+                    Grant.user_id,
+                    Grant.group_id,
+                    Grant.robot_id,
+                    Grant.authenticated,
+                    Grant.pattern,
+                    Grant.role,
+                    Grant.created_at,
+                    Grant.created_by,
+                    User.username,
+                    Group.name,
+                    Robot.name,
+                )
+                .outerjoin(User, User.id == Grant.user_id)
+                .outerjoin(Group, Group.id == Grant.group_id)
+                .outerjoin(Robot, Robot.id == Grant.robot_id)
+                .order_by(Grant.id)
+            )
             if user is not None:
                 query = query.where(Grant.user_id == find_user(session, user).id)
             if group is not None:
                 query = query.where(Grant.group_id == find_group(session, group).id)
             if robot is not None:
                 query = query.where(Grant.robot_id == find_robot(session, robot).id)
-            return [_grant_view(session, g) for g in session.scalars(query)]
+            return [_row_view(row) for row in session.execute(query)]
 
     def remove_grant(self, grant_id: int) -> None:
         with self._db.write() as session:

@@ -36,6 +36,7 @@ from regauth.accounts.federation import Federation
 from regauth.accounts.grants import Grants
 from regauth.accounts.groups import Groups
 from regauth.accounts.labels import UserLabels
+from regauth.accounts.listings import GrantFilter, Listings, Page
 from regauth.accounts.lockouts import DEFAULT_LIMIT, Lockouts
 from regauth.accounts.refresh_tokens import RefreshTokens
 from regauth.accounts.robots import Robots
@@ -77,6 +78,7 @@ class AccountService:
         self._external = ExternalUsers(database, clock)
         self._groups = Groups(database, clock)
         self._grants = Grants(database, clock)
+        self._listings = Listings(database, clock)
         self._robots = Robots(database, clock)
         self._tokens = AccessTokens(database, clock)
         self._refresh_tokens = RefreshTokens(database, clock)
@@ -129,6 +131,14 @@ class AccountService:
 
     def count_users(self) -> int:
         return self._users.count_users()
+
+    def page_users(self, needle: str, page: Page) -> tuple[list[UserView], int]:
+        """One page of users (name or email containing ``needle``) and how many match."""
+        return self._listings.page_users(needle, page)
+
+    def page_grants(self, wanted: GrantFilter, page: Page) -> tuple[list[GrantView], int]:
+        """One page of the grants that match ``wanted`` and how many match."""
+        return self._listings.page_grants(wanted, page)
 
     def set_password(self, username: str, password: str) -> UserView:
         """Change a password; the user's refresh tokens stop working."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
-__all__ = ["PAGE_SIZE", "Table", "table"]
+__all__ = ["PAGE_SIZE", "Table", "database_table", "requested_order", "table"]
 
 T = TypeVar("T")
 PAGE_SIZE = 50
@@ -80,3 +80,40 @@ def table(
     start = (page - 1) * page_size
     rest = {k: v for k, v in query.items() if k not in ("sort", "order", "page")}
     return Table(ordered[start : start + page_size], total, page, pages, sort, desc, rest)
+
+
+def requested_order(
+    query: Mapping[str, str],
+    allowed: Sequence[str],
+    *,
+    default: str,
+    descending: bool = False,
+) -> tuple[str, bool, int]:
+    """The sort column, direction and page a request asks for, for tables the database
+    sorts and cuts (:func:`database_table`)."""
+    sort = query.get("sort", default)
+    if sort not in allowed:
+        sort = default
+    order = query.get("order")
+    desc = descending if order not in ("asc", "desc") else order == "desc"
+    try:
+        page = max(int(query.get("page", "1")), 1)
+    except ValueError:
+        page = 1
+    return sort, desc, page
+
+
+def database_table(
+    rows: Sequence[T],
+    total: int,
+    query: Mapping[str, str],
+    *,
+    sort: str,
+    descending: bool,
+    page: int,
+    page_size: int = PAGE_SIZE,
+) -> Table[T]:
+    """A page the database cut out (``rows``, of ``total`` in all)."""
+    pages = max(1, -(-total // page_size))
+    rest = {k: v for k, v in query.items() if k not in ("sort", "order", "page")}
+    return Table(rows, total, min(page, pages), pages, sort, descending, rest)

@@ -1,50 +1,29 @@
 """``/admin/grants``: every role grant, filtered by subject, pattern and role, sortable and
 paged; add one (a user, group, robot, or public) and remove one.
 
-The add form's fields are ``subject_kind`` (user, group, robot, public), ``subject``,
+The add form's fields are ``subject_kind`` (user, group, robot, public, or authenticated:
+every signed-in user), ``subject``,
 ``pattern`` and ``role``; the same names filter the list (``GET /admin/grants?subject_kind=
 user&subject=alice``), so a user's or group's page links to its grants.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from regauth.accounts import ROLES, AccountError, GrantView, NotFound, check_pattern, check_role
+from regauth.accounts import ROLES, AccountError, NotFound, check_pattern, check_role
+from regauth.accounts.listings import GRANT_SORTS, GrantFilter
 from regauth.web.console.context import Console, PageError, Viewer
-from regauth.web.console.pages.admin_support import perform, query_text, row_id
-from regauth.web.console.tables import table
+from regauth.web.console.pages.admin_support import listing_page, perform, query_text, row_id
+from regauth.web.console.tables import PAGE_SIZE, database_table, requested_order
 
 __all__ = ["routes"]
 
-SUBJECT_KINDS = ("user", "group", "robot", "public")
-
-_COLUMNS: dict[str, Any] = {
-    "id": lambda g: g.id,
-    "kind": lambda g: g.subject_type,
-    "subject": lambda g: g.subject,
-    "pattern": lambda g: g.pattern,
-    "role": lambda g: ROLES.index(g.role) if g.role in ROLES else len(ROLES),
-    "created": lambda g: g.created_at,
-    "by": lambda g: g.created_by,
-}
-
-
-def _filtered(grants: list[GrantView], filters: dict[str, str]) -> list[GrantView]:
-    kind, subject = filters["subject_kind"], filters["subject"]
-    pattern, role = filters["pattern"].casefold(), filters["role"]
-    return [
-        g
-        for g in grants
-        if (not kind or g.subject_type == kind)
-        and (not subject or g.subject == subject)
-        and (not pattern or pattern in g.pattern.casefold())
-        and (not role or g.role == role)
-    ]
+SUBJECT_KINDS = ("user", "group", "robot", "public", "authenticated")
+#: subjects without a name
+_EVERYONE = ("public", "authenticated")
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -62,14 +41,32 @@ def routes(console: Console) -> list[BaseRoute]:
             "pattern": query_text(request, "pattern"),
             "role": query_text(request, "role"),
         }
-        grants = _filtered(await console.run(console.accounts.list_grants), filters)
+        wanted = GrantFilter(
+            kind=filters["subject_kind"] if filters["subject_kind"] in SUBJECT_KINDS else "",
+            subject=filters["subject"],
+            pattern=filters["pattern"],
+            role=filters["role"],
+        )
+        query = request.query_params
+        sort, descending, number = requested_order(query, GRANT_SORTS, default="id")
+        grants, total = await console.run(
+            console.accounts.page_grants, wanted, listing_page(sort, descending, number)
+        )
+        last = max(1, -(-total // PAGE_SIZE))
+        if number > last:  # past the end: show the last page
+            number = last
+            grants, total = await console.run(
+                console.accounts.page_grants, wanted, listing_page(sort, descending, number)
+            )
         return console.render(
             request,
             "admin/grants.html",
             viewer=viewer,
             status=status,
             active="admin-grants",
-            table=table(grants, request.query_params, _COLUMNS, default="id"),
+            table=database_table(
+                grants, total, query, sort=sort, descending=descending, page=number
+            ),
             filters=filters,
             kinds=SUBJECT_KINDS,
             roles=ROLES,
@@ -91,8 +88,8 @@ def routes(console: Console) -> list[BaseRoute]:
         values = {"subject_kind": kind, "subject": subject, "pattern": pattern, "role": role}
         errors: dict[str, str] = {}
         if kind not in SUBJECT_KINDS:
-            errors["subject_kind"] = "Choose user, group, robot or public."
-        elif kind != "public" and not subject:
+            errors["subject_kind"] = "Choose user, group, robot, public or authenticated."
+        elif kind not in _EVERYONE and not subject:
             errors["subject"] = f"Enter the {kind}'s name."
         elif kind == "public" and role != "pull":
             errors["role"] = "A public grant can only be pull (anonymous pull)."
@@ -103,7 +100,7 @@ def routes(console: Console) -> list[BaseRoute]:
                 errors.setdefault(name, error.message)
         if errors:
             return await list_page(request, viewer, status=400, errors=errors, values=values)
-        subject_args = {kind: subject} if kind != "public" else {"public": True}
+        subject_args = {kind: subject} if kind not in _EVERYONE else {kind: True}
         try:
             await perform(
                 console,

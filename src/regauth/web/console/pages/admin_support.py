@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 import structlog
 from starlette.requests import Request
 
+from regauth.accounts.listings import Page
 from regauth.web.console.context import Console, PageError, Viewer
+from regauth.web.console.tables import PAGE_SIZE
 
-__all__ = ["MAX_ID", "apply_change", "perform", "query_text", "row_id"]
+__all__ = ["MAX_ID", "apply_change", "listing_page", "perform", "query_text", "row_id"]
 
 log = structlog.get_logger("regauth.console")
 
@@ -64,3 +66,8 @@ def row_id(request: Request, name: str) -> int:
 def query_text(request: Request, name: str, limit: int = 256) -> str:
     """A query parameter, stripped and cut to ``limit`` characters."""
     return request.query_params.get(name, "").strip()[:limit]
+
+
+def listing_page(sort: str, descending: bool, number: int) -> Page:
+    """Page ``number`` (from 1) of a table the database sorts and cuts."""
+    return Page(sort, descending, (number - 1) * PAGE_SIZE, PAGE_SIZE)

@@ -19,36 +19,21 @@ from starlette.routing import BaseRoute, Route
 from regauth.accounts import (
     AccountError,
     Conflict,
-    UserView,
     check_email,
     check_password,
     check_username,
 )
+from regauth.accounts.listings import USER_SORTS
 from regauth.web.console.context import Console, PageError, Viewer
 from regauth.web.console.forms import SubmittedForm
-from regauth.web.console.pages.admin_support import perform, query_text, row_id
-from regauth.web.console.tables import table
+from regauth.web.console.pages.admin_support import listing_page, perform, query_text, row_id
+from regauth.web.console.tables import PAGE_SIZE, database_table, requested_order
 
 __all__ = ["routes"]
-
-_COLUMNS: dict[str, Any] = {
-    "name": lambda u: u.username,
-    "source": lambda u: u.source,
-    "email": lambda u: u.email,
-    "admin": lambda u: u.is_admin,
-    "enabled": lambda u: u.enabled,
-    "created": lambda u: u.created_at,
-    "groups": lambda u: len(u.groups),
-}
 
 
 #: what a form on a user's page does: returns the page to go to next
 Step = Callable[[Viewer, str, SubmittedForm], Awaitable[str]]
-
-
-def _matches(user: UserView, needle: str) -> bool:
-    needle = needle.casefold()
-    return needle in user.username.casefold() or needle in (user.email or "").casefold()
 
 
 def routes(console: Console) -> list[BaseRoute]:
@@ -60,11 +45,19 @@ def routes(console: Console) -> list[BaseRoute]:
         errors: dict[str, str] | None = None,
         values: dict[str, Any] | None = None,
     ) -> Response:
-        users = await console.run(console.accounts.list_users)
         needle = query_text(request, "q")
-        if needle:
-            users = [u for u in users if _matches(u, needle)]
-        rows = table(users, request.query_params, _COLUMNS, default="name")
+        query = request.query_params
+        sort, descending, number = requested_order(query, USER_SORTS, default="name")
+        users, total = await console.run(
+            console.accounts.page_users, needle, listing_page(sort, descending, number)
+        )
+        last = max(1, -(-total // PAGE_SIZE))
+        if number > last:  # past the end: show the last page
+            number = last
+            users, total = await console.run(
+                console.accounts.page_users, needle, listing_page(sort, descending, number)
+            )
+        rows = database_table(users, total, query, sort=sort, descending=descending, page=number)
         return console.render(
             request,
             "admin/users.html",
