@@ -50,9 +50,16 @@ class GrantFilter:
     role: str = ""
 
 
-def _ordered(query: Select[Any], key: ColumnElement[Any], page: Page, tie: Any) -> Select[Any]:
+def _ordered(
+    query: Select[Any], key: ColumnElement[Any], page: Page, tie: Any, total: int
+) -> Select[Any]:
+    """``query`` sorted by ``key`` (then ``tie``) and cut to ``page``; a page past the end
+    is the last one."""
     direction = key.desc() if page.descending else key.asc()
-    return query.order_by(key.is_(None), direction, tie).offset(page.offset).limit(page.limit)
+    offset = page.offset
+    if offset >= total > 0:
+        offset = (total - 1) // page.limit * page.limit
+    return query.order_by(key.is_(None), direction, tie).offset(offset).limit(page.limit)
 
 
 def _grant_subject(kind: str) -> ColumnElement[bool]:
@@ -94,7 +101,11 @@ class Listings(StoreAccess):
                 "groups": members,
             }
             query = _ordered(
-                select(User).where(*where), keys.get(page.sort, keys["name"]), page, User.id
+                select(User).where(*where),
+                keys.get(page.sort, keys["name"]),
+                page,
+                User.id,
+                int(total),
             )
             users = session.scalars(query).all()
             return self._user_views(session, users), int(total)
@@ -183,6 +194,7 @@ class Listings(StoreAccess):
                 keys.get(page.sort, keys["id"]),
                 page,
                 Grant.id,
+                int(total),
             )
             views = [
                 GrantView(grant_id, subject_type, name, pattern, role, created_at, created_by)

@@ -30,7 +30,6 @@ import datetime
 import hashlib
 import json
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from regauth.authn.base import AuthResult, Identity, Kind
+from regauth.authn.expiring_cache import ExpiringCache
 from regauth.clock import utcnow
 from regauth.config import Config
 from regauth.credentials import robot_name_of
@@ -72,36 +72,6 @@ class _FederatedRobot:
     expires_at: datetime.datetime | None
 
 
-class _VerifiedTokens:
-    """Claims of tokens whose signature verified, each kept until its ``exp``; bounded."""
-
-    def __init__(self, max_entries: int) -> None:
-        self._max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
-
-    def get(self, key: str, now: float) -> dict[str, Any] | None:
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        claims, until = found
-        if until <= now:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return claims
-
-    def put(self, key: str, claims: dict[str, Any], now: float) -> None:
-        until = claims.get("exp")
-        if not isinstance(until, int | float) or until <= now or self._max_entries <= 0:
-            return
-        self._entries[key] = (claims, float(until))
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
 class FederatedRobotAuthenticator:
     name = "federated"
     #: answers ``robot+NAME`` logins (see :mod:`regauth.authn.chain`)
@@ -123,7 +93,7 @@ class FederatedRobotAuthenticator:
         self._audience = audience
         self._keys = keys
         self._leeway = leeway
-        self._verified = _VerifiedTokens(max_entries)
+        self._verified: ExpiringCache[dict[str, Any]] = ExpiringCache(max_entries)
         self._touch = touch or (lambda _kind, _id: None)
         self._clock = clock
         self._http = http
@@ -247,5 +217,7 @@ class FederatedRobotAuthenticator:
                 f"the ID token is from issuer {shown}, the robot trusts {rule.issuer!r}"
             )
         claims = await self._keys.verify(self._client(), rule.issuer, token)
-        self._verified.put(key, claims, self._clock())
+        expires = claims.get("exp")
+        if isinstance(expires, int | float):  # remembered until the token's own expiry
+            self._verified.put(key, claims, float(expires), self._clock())
         return claims

@@ -26,9 +26,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import structlog
@@ -37,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from regauth.accounts import AccountError, AccountService
 from regauth.authn.base import AuthResult, Identity
 from regauth.authn.database import identity_for_user, load_user_identity
+from regauth.authn.expiring_cache import ExpiringCache
 from regauth.config import OidcProviderConfig
 from regauth.oidc.errors import IdentityRejected, ProviderUnavailable, TokenRejected
 from regauth.oidc.factory import build_provider
@@ -74,34 +74,6 @@ class _Refused:
 _Verdict = _Accepted | _Refused
 
 
-@dataclass(slots=True)
-class _TokenCache:
-    max_entries: int
-    _entries: OrderedDict[str, tuple[_Verdict, float]] = field(default_factory=OrderedDict)
-
-    def get(self, key: str, now: float) -> _Verdict | None:
-        found = self._entries.get(key)
-        if found is None:
-            return None
-        verdict, until = found
-        if until <= now:
-            del self._entries[key]
-            return None
-        self._entries.move_to_end(key)
-        return verdict
-
-    def put(self, key: str, verdict: _Verdict, until: float, now: float) -> None:
-        if until <= now or self.max_entries <= 0:
-            return
-        self._entries[key] = (verdict, until)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
 class IdpTokenAuthenticator:
     name = "idp_token"
 
@@ -119,7 +91,7 @@ class IdpTokenAuthenticator:
         self._providers = tuple(providers)
         self._accounts = accounts
         self._clock = clock
-        self._cache = _TokenCache(max_entries)
+        self._cache: ExpiringCache[_Verdict] = ExpiringCache(max_entries)
         self._revocable_ttl = revocable_ttl
         self._negative_ttl = negative_ttl
         self._http = http

@@ -17,7 +17,7 @@ from regauth.accounts import ROLES, AccountError, NotFound, check_pattern, check
 from regauth.accounts.listings import GRANT_SORTS, GrantFilter
 from regauth.web.console.context import Console, PageError, Viewer
 from regauth.web.console.pages.admin_support import listing_page, perform, query_text, row_id
-from regauth.web.console.tables import PAGE_SIZE, database_table, requested_order
+from regauth.web.console.tables import database_table, requested_order
 
 __all__ = ["routes"]
 
@@ -52,12 +52,6 @@ def routes(console: Console) -> list[BaseRoute]:
         grants, total = await console.run(
             console.accounts.page_grants, wanted, listing_page(sort, descending, number)
         )
-        last = max(1, -(-total // PAGE_SIZE))
-        if number > last:  # past the end: show the last page
-            number = last
-            grants, total = await console.run(
-                console.accounts.page_grants, wanted, listing_page(sort, descending, number)
-            )
         return console.render(
             request,
             "admin/grants.html",

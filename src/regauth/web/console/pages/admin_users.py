@@ -27,7 +27,7 @@ from regauth.accounts.listings import USER_SORTS
 from regauth.web.console.context import Console, PageError, Viewer
 from regauth.web.console.forms import SubmittedForm
 from regauth.web.console.pages.admin_support import listing_page, perform, query_text, row_id
-from regauth.web.console.tables import PAGE_SIZE, database_table, requested_order
+from regauth.web.console.tables import database_table, requested_order
 
 __all__ = ["routes"]
 
@@ -51,12 +51,6 @@ def routes(console: Console) -> list[BaseRoute]:
         users, total = await console.run(
             console.accounts.page_users, needle, listing_page(sort, descending, number)
         )
-        last = max(1, -(-total // PAGE_SIZE))
-        if number > last:  # past the end: show the last page
-            number = last
-            users, total = await console.run(
-                console.accounts.page_users, needle, listing_page(sort, descending, number)
-            )
         rows = database_table(users, total, query, sort=sort, descending=descending, page=number)
         return console.render(
             request,
